@@ -1,0 +1,1 @@
+"""The Compose side of pycompose: file -> model -> plan -> apply, and the CLI."""

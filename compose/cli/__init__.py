@@ -1,0 +1,1 @@
+"""The `pycompose` command line: argument parsing, renderers, exit codes."""

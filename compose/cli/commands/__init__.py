@@ -1,0 +1,1 @@
+"""One module per `pycompose` subcommand; each defines `add_arguments(p)` and `run(ctx, args)`."""

@@ -1,0 +1,1 @@
+"""The built-in container engine. Callers use `engine.api` only."""

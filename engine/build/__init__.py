@@ -1,0 +1,1 @@
+"""Dockerfile parser, build context, build executor and layer cache."""

@@ -1,0 +1,5 @@
+"""The engine service for image building (engine.build) (placeholder until implemented)."""
+
+
+class BuildService:
+    """Mixin of engine.local.LocalEngine."""

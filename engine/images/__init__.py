@@ -1,0 +1,1 @@
+"""Content store, image index, references, layer unpacking, import/load/save, registry client."""

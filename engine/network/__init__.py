@@ -1,0 +1,1 @@
+"""Bridges, veth, IPAM, the DNS responder, port publishing and firewall rules."""

@@ -1,0 +1,1 @@
+"""Containers: ctypes syscalls, namespaces, rootfs, cgroups, capabilities, monitor, exec, logs."""

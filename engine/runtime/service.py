@@ -1,0 +1,5 @@
+"""The engine service for containers (placeholder until implemented)."""
+
+
+class ContainerService:
+    """Mixin of engine.local.LocalEngine."""

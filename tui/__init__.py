@@ -1,0 +1,1 @@
+"""The Textual dashboard; data through compose/ and engine.api only."""
