@@ -331,7 +331,7 @@ class Container:
 
     def inspect(self) -> dict[str, Any]:
         """The `docker inspect` shape of this container."""
-        from engine.inspect import container_inspect
+        from engine.runtime.inspect import container_inspect
 
         return container_inspect(self)
 
@@ -350,7 +350,7 @@ class Image:
     history: tuple[dict[str, Any], ...] = ()
 
     def inspect(self) -> dict[str, Any]:
-        from engine.inspect import image_inspect
+        from engine.images.inspect import image_inspect
 
         return image_inspect(self)
 

@@ -13,6 +13,7 @@ from engine.build.service import BuildService
 from engine.images.registry_service import RegistryService
 from engine.images.service import ImageService
 from engine.network.service import NetworkService
+from engine.runtime.ops_service import ContainerOpsService
 from engine.runtime.service import ContainerService
 from engine.store import Store
 from engine.system import SystemService
@@ -20,7 +21,7 @@ from engine.volumes import VolumeService
 
 
 class LocalEngine(ImageService, RegistryService, BuildService, ContainerService,
-                  NetworkService, VolumeService, SystemService):
+                  ContainerOpsService,                  NetworkService, VolumeService, SystemService):
     """The built-in, daemonless engine rooted at one data directory."""
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
