@@ -21,7 +21,7 @@ from engine.volumes import VolumeService
 
 
 class LocalEngine(ImageService, RegistryService, BuildService, ContainerService,
-                  ContainerOpsService,                  NetworkService, VolumeService, SystemService):
+                  ContainerOpsService, NetworkService, VolumeService, SystemService):
     """The built-in, daemonless engine rooted at one data directory."""
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
