@@ -91,4 +91,8 @@ def engine_root(tmp_path: Path) -> Iterator[Path]:
     root = tmp_path / "engine"
     root.mkdir()
     yield root
+    if IS_ROOT and (root / "networks").is_dir():  # bridges and rules live outside the root
+        from engine.network.bridge import release_root
+
+        release_root(root)
     shutil.rmtree(root, ignore_errors=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
@@ -42,9 +43,13 @@ class Context:
         opts = LoadOptions.from_globals(self.options, services=services, **overrides)
         return load(opts)
 
+    # Tests replace this (e.g. with an in-memory engine); None means engine.api.connect().
+    engine_factory: Callable[[], Engine] | None = None
+
     def engine(self) -> Engine:
         if self._engine is None:
             from engine.api import connect
 
-            self._engine = connect()
+            factory = type(self).engine_factory
+            self._engine = factory() if factory is not None else connect()
         return self._engine

@@ -1,5 +1,647 @@
-"""The engine service for containers (placeholder until implemented)."""
+"""The engine service for containers: create/start/stop/kill/restart/remove/list/wait/logs.
+
+Mixin `ContainerService` of `engine.local.LocalEngine`. Each container is a bundle
+(layout in bundle.py); starting one launches its detached monitor (launcher.py,
+monitor.py), which then owns the container's lifecycle and its state transitions.
+This side resolves what the monitor needs (image config, user, mounts, network files),
+asks the monitor to stop (stop.json + SIGUSR1) and reads state, reporting a running
+container whose monitor vanished as `dead`. Also the hooks other engine parts call:
+`_container_record`, `_containers_using_*`, `_container_pid`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from engine.api import (
+    Conflict,
+    Container,
+    ContainerSpec,
+    EngineRuntimeError,
+    Healthcheck,
+    InvalidArgument,
+    LogLine,
+    Mount,
+    NotFound,
+)
+from engine.runtime import bundle
+from engine.store import Store
+
+NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+DEFAULT_STOP_TIMEOUT = 10.0
+HOSTS_BASE = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+              "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n"
+              "ff02::2\tip6-allrouters\n")
+_NS = 1e9
 
 
 class ContainerService:
     """Mixin of engine.local.LocalEngine."""
+
+    store: Store
+
+    # ----------------------------------------------------------------- lookup
+
+    def _container_ids(self) -> list[str]:
+        d = self.store.path("containers")
+        try:
+            return sorted(p.name for p in d.iterdir()
+                          if len(p.name) == 64 and (p / "config.json").exists())
+        except FileNotFoundError:
+            return []
+
+    def _container_resolve_id(self, ref: str) -> str:
+        if not ref:
+            raise NotFound("No such container: (empty)")
+        ids = self._container_ids()
+        if ref in ids:
+            return ref
+        name = ref.lstrip("/")
+        for cid in ids:
+            with contextlib.suppress(FileNotFoundError, ValueError):
+                if bundle.read_config(self.store, cid).get("name") == name:
+                    return cid
+        matches = [cid for cid in ids if cid.startswith(ref.lower())]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise InvalidArgument(f"multiple IDs found with provided prefix: {ref}")
+        raise NotFound(f"No such container: {ref}")
+
+    def _container_record(self, ref: str) -> Container:
+        cid = self._container_resolve_id(ref)
+        try:
+            cfg = bundle.read_config(self.store, cid)
+        except (FileNotFoundError, ValueError):
+            raise NotFound(f"No such container: {ref}")
+        state = bundle.read_state(self.store, cid)
+        status, error = _observed_status(state)
+        return bundle.record_from(cfg, state, status, error)
+
+    def _container_pid(self, ref: str) -> int:
+        c = self._container_record(ref)
+        if c.state.status not in ("running", "paused") or not c.state.pid:
+            raise EngineRuntimeError(f"container {c.name} is not running")
+        return c.state.pid
+
+    def _containers_using_image(self, image_id: str) -> list[str]:
+        out = []
+        for cid in self._container_ids():
+            with contextlib.suppress(FileNotFoundError, ValueError):
+                if bundle.read_config(self.store, cid).get("image_id") == image_id:
+                    out.append(cid)
+        return out
+
+    def _containers_using_volume(self, name: str) -> list[str]:
+        out = []
+        for cid in self._container_ids():
+            with contextlib.suppress(FileNotFoundError, ValueError):
+                mounts = bundle.read_config(self.store, cid)["spec"].get("mounts", [])
+                if any(m.get("type") == "volume" and m.get("source") == name
+                       for m in mounts):
+                    out.append(cid)
+        return out
+
+    def _containers_on_network(self, network_id: str) -> list[str]:
+        out = []
+        for cid in self._container_ids():
+            state = bundle.read_state(self.store, cid)
+            if any(n.get("network_id") == network_id or n.get("network") == network_id
+                   for n in state.get("networks") or []):
+                out.append(cid)
+        return out
+
+    # ----------------------------------------------------------------- create
+
+    def container_create(self, spec: ContainerSpec) -> Container:
+        from engine.runtime.limits import validate_sysctls, validate_ulimits
+        from engine.runtime.user import resolve_in_layers
+
+        if spec.name is not None and not NAME_RE.match(spec.name):
+            raise InvalidArgument(
+                f"Invalid container name ({spec.name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] "
+                "are allowed")
+        image = self._image_resolve(spec.image)  # type: ignore[attr-defined]
+        icfg: dict[str, Any] = dict(image.config or {})
+        layer_dirs = [Path(p) for p in self._image_layer_dirs(image.id)]  # type: ignore[attr-defined]
+        validate_ulimits(spec.ulimits)
+        validate_sysctls(spec.sysctls, spec.network_mode, spec.ipc_mode)
+        _validate_restart(spec)
+        stop_signal = spec.stop_signal or icfg.get("StopSignal") or "SIGTERM"
+        _check_signal(stop_signal)
+        entrypoint = list(spec.entrypoint) if spec.entrypoint is not None else \
+            list(icfg.get("Entrypoint") or [])
+        if spec.command is not None:
+            cmd = list(spec.command)
+        elif spec.entrypoint is not None:
+            cmd = []
+        else:
+            cmd = list(icfg.get("Cmd") or [])
+        args = entrypoint + cmd
+        if not args:
+            raise InvalidArgument("no command specified")
+        user_ref = spec.user if spec.user is not None else (icfg.get("User") or None)
+        resolved = resolve_in_layers(user_ref, spec.group_add, layer_dirs)
+        cid = bundle.new_id()
+        hostname = spec.hostname or cid[:12]
+        if spec.network_mode == "host" and not spec.hostname:
+            hostname = os.uname().nodename
+        env = _merge_env(icfg.get("Env") or [], spec.env, hostname, resolved.home)
+        healthcheck = _healthcheck(spec.healthcheck, icfg.get("Healthcheck"))
+        cfg = {
+            "id": cid, "name": "", "created": bundle.now_rfc3339(), "image": spec.image,
+            "image_id": image.id, "spec": {},
+            "process": {"args": args, "env": env,
+                        "cwd": spec.working_dir or icfg.get("WorkingDir") or "/",
+                        "uid": resolved.uid, "gid": resolved.gid,
+                        "groups": list(resolved.groups), "user": user_ref or ""},
+            "hostname": hostname, "stop_signal": stop_signal,
+            "stop_timeout": spec.stop_grace_period if spec.stop_grace_period is not None
+            else DEFAULT_STOP_TIMEOUT,
+            "healthcheck": None if healthcheck is None else {
+                "test": list(healthcheck.test), "interval": healthcheck.interval,
+                "timeout": healthcheck.timeout, "retries": healthcheck.retries,
+                "start_period": healthcheck.start_period,
+                "start_interval": healthcheck.start_interval},
+            "lowerdirs": [str(p) for p in layer_dirs],
+        }
+        with self.store.lock("containers"):
+            name = (spec.name or _generated_name(cid)).lstrip("/")
+            for other in self._container_ids():
+                with contextlib.suppress(FileNotFoundError, ValueError):
+                    if bundle.read_config(self.store, other).get("name") == name:
+                        raise Conflict(
+                            f'Conflict. The container name "/{name}" is already in use by '
+                            f'container "{other}". You have to remove (or rename) that '
+                            "container to be able to reuse that name.")
+            cfg["name"] = name
+            cfg["spec"] = bundle.spec_to_dict(replace(spec, name=name))
+            d = self.store.ensure("containers", cid)
+            for sub in ("upper", "work", "rootfs"):
+                (d / sub).mkdir(mode=0o755, exist_ok=True)
+            (d / "hostname").write_text(hostname + "\n")
+            (d / "hosts").write_text(HOSTS_BASE)
+            (d / "resolv.conf").write_text(_resolv_conf(spec, host=False))
+            self.store.write_json(bundle.state_path(self.store, cid), bundle.initial_state())
+            self.store.write_json(bundle.config_path(self.store, cid), cfg)
+        self.store.emit("container", "create", cid, name=name, image=spec.image)
+        return self._container_record(cid)
+
+    # ----------------------------------------------------------------- start
+
+    def container_start(self, ref: str) -> None:
+        from engine.runtime import launcher
+
+        cid = self._container_resolve_id(ref)
+        with self.store.lock(f"container-op-{cid}"):
+            c = self._container_record(cid)
+            if c.state.status in ("running", "paused", "restarting"):
+                return
+            if c.state.status == "dead":
+                self._container_reap(cid)
+            cfg = bundle.read_config(self.store, cid)
+            plan = self._launch_plan(cid, cfg, c.spec)
+            bundle.update_state(self.store, cid, restart_count=0, error="",
+                                manual_stop=False, health=None)
+            launcher.launch(self, self.store, plan)
+
+    def _launch_plan(self, cid: str, cfg: dict[str, Any], spec: ContainerSpec) -> Any:
+        from engine.runtime import caps as capmod
+        from engine.runtime.launcher import LaunchPlan, ProcessPlan
+        from engine.runtime.logs import parse_size
+        from engine.runtime.rootfs import MountPlan, RootfsPlan, empty_lower
+
+        d = bundle.bundle_dir(self.store, cid)
+        mounts = tuple(self._mount_plan(m, cid, cfg["image_id"]) for m in spec.mounts)
+        mode = spec.network_mode
+        join_pid = 0
+        if mode.startswith("container:"):
+            join_pid = self._container_pid(mode.split(":", 1)[1])
+        networks: list[dict[str, Any]] = []
+        prepare = getattr(self, "_net_prepare", None)
+        if prepare is not None:
+            attachments, hosts, resolv = prepare(cid, spec)
+            (d / "hosts").write_text(hosts)
+            (d / "resolv.conf").write_text(resolv)
+            networks = [{**vars(a), "aliases": list(a.aliases)} for a in attachments]
+        elif mode.startswith("container:"):
+            other = self._container_resolve_id(mode.split(":", 1)[1])
+            for f in ("hosts", "resolv.conf"):
+                shutil.copyfile(bundle.bundle_dir(self.store, other) / f, d / f)
+        elif mode == "host":
+            shutil.copyfile("/etc/hosts", d / "hosts")
+            (d / "resolv.conf").write_text(_resolv_conf(spec, host=True))
+        else:  # no network part in this engine: an isolated namespace with lo only
+            (d / "hosts").write_text(HOSTS_BASE + _extra_hosts(spec))
+        bundle.update_state(self.store, cid, networks=networks)
+        files = (((str(d / "hostname"), "/etc/hostname"), (str(d / "hosts"), "/etc/hosts"),
+                  (str(d / "resolv.conf"), "/etc/resolv.conf")))
+        lowers = tuple(cfg["lowerdirs"]) or (empty_lower(d),)
+        rootfs = RootfsPlan(
+            merged=str(d / "rootfs"), lowerdirs=lowers, upper=str(d / "upper"),
+            work=str(d / "work"), mounts=tuple(m for m in mounts if isinstance(m, MountPlan)),
+            files=files, read_only=spec.read_only, privileged=spec.privileged,
+            shm_size=spec.shm_size, init=spec.init, sysctls=_sysctls(spec))
+        proc = cfg["process"]
+        args = tuple(proc["args"])
+        if spec.init:
+            args = ("/dev/init", "--", *args)
+        caps = capmod.effective_caps(spec.cap_add, spec.cap_drop, spec.privileged)
+        no_new_privs = any(o.replace("=", ":") in ("no-new-privileges", "no-new-privileges:true")
+                           for o in spec.security_opt)
+        process = ProcessPlan(args=args, env=tuple(proc["env"]), cwd=proc["cwd"],
+                              uid=proc["uid"], gid=proc["gid"], groups=tuple(proc["groups"]),
+                              caps=frozenset(caps), no_new_privs=no_new_privs,
+                              ulimits=spec.ulimits)
+        hc = cfg.get("healthcheck")
+        max_size = spec.log_config.option("max-size")
+        max_file = spec.log_config.option("max-file")
+        return LaunchPlan(
+            container_id=cid, name=cfg["name"], rootfs=rootfs, process=process,
+            hostname=cfg["hostname"], domainname=spec.domainname or "",
+            network_mode=mode, join_netns_pid=join_pid, pid_host=spec.pid_mode == "host",
+            ipc_host=spec.ipc_mode == "host",
+            healthcheck=None if hc is None else Healthcheck(
+                test=tuple(hc["test"]), interval=hc["interval"], timeout=hc["timeout"],
+                retries=hc["retries"], start_period=hc["start_period"],
+                start_interval=hc["start_interval"]),
+            restart=spec.restart, stop_signal=cfg["stop_signal"],
+            stop_timeout=float(cfg["stop_timeout"]), resources=spec.resources,
+            privileged=spec.privileged, devices=spec.devices,
+            log_max_size=parse_size(max_size) if max_size else None,
+            log_max_file=int(max_file) if max_file else 1, auto_remove=spec.auto_remove)
+
+    def _mount_plan(self, m: Mount, cid: str, image_id: str) -> Any:
+        from engine.runtime.rootfs import MountPlan
+
+        if not m.target.startswith("/"):
+            raise InvalidArgument(f"invalid mount target {m.target!r}: must be absolute")
+        if m.type == "tmpfs":
+            return MountPlan("tmpfs", m.target, read_only=m.read_only,
+                             tmpfs_size=m.tmpfs_size, tmpfs_mode=m.tmpfs_mode)
+        if m.type == "volume":
+            source_of = getattr(self, "_volume_source", None)
+            if source_of is None:
+                raise EngineRuntimeError("named volumes are not available in this engine")
+            source = str(source_of(m, cid, image_id))
+        elif m.type == "bind":
+            source = m.source
+            if not os.path.isabs(source):
+                raise InvalidArgument(f"invalid mount config for type \"bind\": {source!r} "
+                                      "is not an absolute path")
+            if not os.path.exists(source):
+                if not m.create_host_path:
+                    raise InvalidArgument('invalid mount config for type "bind": bind '
+                                          f"source path does not exist: {source}")
+                os.makedirs(source, exist_ok=True)
+        else:
+            raise InvalidArgument(f"unknown mount type {m.type!r}")
+        return MountPlan("bind", m.target, source=source, read_only=m.read_only,
+                         propagation=m.propagation)
+
+    # ----------------------------------------------------------------- stop / kill
+
+    def _request_stop(self, cid: str, sig: str, timeout: float | None, grace: bool,
+                      keep_policy: bool = False) -> bool:
+        """Ask the monitor to signal the container; False if no monitor is alive."""
+        state = bundle.read_state(self.store, cid)
+        self.store.write_json(bundle.stop_request_path(self.store, cid),
+                              {"signal": sig, "timeout": timeout, "grace": grace,
+                               "keep_policy": keep_policy})
+        if not keep_policy:
+            bundle.update_state(self.store, cid, manual_stop=True)
+        if not bundle.monitor_alive(state):
+            return False
+        try:
+            os.kill(int(state["monitor_pid"]), signal.SIGUSR1)
+        except ProcessLookupError:
+            return False
+        return True
+
+    def container_stop(self, ref: str, timeout: float | None = None) -> None:
+        cid = self._container_resolve_id(ref)
+        c = self._container_record(cid)
+        cfg = bundle.read_config(self.store, cid)
+        if c.state.status not in ("running", "paused", "restarting"):
+            if c.state.status == "dead":
+                self._container_reap(cid)
+            return
+        grace = float(cfg.get("stop_timeout", DEFAULT_STOP_TIMEOUT)) if timeout is None \
+            else float(timeout)
+        if c.state.status == "paused":
+            with contextlib.suppress(Exception):
+                self.container_unpause(cid)  # type: ignore[attr-defined]
+        sig = cfg.get("stop_signal") or "SIGTERM"
+        self.store.emit("container", "kill", cid, name=c.name,
+                        signal=str(_check_signal(sig)))
+        if not self._request_stop(cid, sig, grace, grace=True):
+            self._container_reap(cid)
+        elif not self._wait_status(cid, lambda s: s not in ("running", "paused", "restarting"),
+                                   grace + 10.0):
+            raise EngineRuntimeError(f"container {c.name} did not stop")
+        self.store.emit("container", "stop", cid, name=c.name)
+
+    def container_kill(self, ref: str, signal: str = "SIGKILL") -> None:
+        sig = _check_signal(signal)
+        cid = self._container_resolve_id(ref)
+        c = self._container_record(cid)
+        if c.state.status not in ("running", "paused", "restarting"):
+            raise Conflict(f"Cannot kill container: {c.name}: container {cid} is not running")
+        self.store.emit("container", "kill", cid, name=c.name, signal=str(sig))
+        if not self._request_stop(cid, str(sig), None, grace=False):
+            self._container_reap(cid)
+
+    def container_restart(self, ref: str, timeout: float | None = None) -> None:
+        cid = self._container_resolve_id(ref)
+        self.container_stop(cid, timeout)
+        self.container_start(cid)
+        c = self._container_record(cid)
+        self.store.emit("container", "restart", cid, name=c.name)
+
+    def _wait_status(self, cid: str, done: Any, timeout: float | None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delay = 0.01
+        while True:
+            try:
+                c = self._container_record(cid)
+            except NotFound:
+                return True
+            if done(c.state.status):
+                return True
+            if deadline is not None and time.monotonic() > deadline:
+                return False
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
+
+    # ----------------------------------------------------------------- remove
+
+    def container_remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
+        cid = self._container_resolve_id(ref)
+        c = self._container_record(cid)
+        if c.state.status in ("running", "paused", "restarting"):
+            if not force:
+                raise Conflict(
+                    f"You cannot remove a running container {cid}. Stop the container "
+                    "before attempting removal or force remove")
+            if c.state.status == "paused":
+                with contextlib.suppress(Exception):
+                    self.container_unpause(cid)  # type: ignore[attr-defined]
+            if self._request_stop(cid, "SIGKILL", None, grace=False):
+                self._wait_status(cid, lambda s: s not in ("running", "paused",
+                                                           "restarting"), 15.0)
+                self._wait_monitor_gone(cid, 5.0)
+        self._container_destroy(cid)
+
+    def _wait_monitor_gone(self, cid: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not bundle.monitor_alive(bundle.read_state(self.store, cid)):
+                return
+            time.sleep(0.02)
+
+    def _container_reap(self, cid: str) -> None:
+        """Clean what a dead monitor left: the container's processes, cgroup, network."""
+        state = bundle.read_state(self.store, cid)
+        pid, start = int(state.get("pid") or 0), int(state.get("pid_start") or 0)
+        if pid and start and bundle.process_alive(pid, start):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(Exception):
+            from engine.runtime.cgroups import CgroupDriver
+
+            CgroupDriver.detect().open(cid).remove()
+        teardown = getattr(self, "_net_teardown", None)
+        if teardown is not None:
+            with contextlib.suppress(Exception):
+                teardown(cid)
+        if state.get("status") in ("running", "paused", "restarting"):
+            bundle.update_state(self.store, cid, status="exited", pid=0,
+                                exit_code=state.get("exit_code") or 137,
+                                error=state.get("error") or "monitor process died",
+                                finished_at=bundle.now_rfc3339())
+
+    def _container_destroy(self, cid: str) -> None:
+        """Remove a stopped container's resources and bundle, then emit `destroy`."""
+        name = ""
+        with contextlib.suppress(Exception):
+            name = bundle.read_config(self.store, cid).get("name", "")
+        self._container_reap(cid)
+        release = getattr(self, "_net_release", None)
+        if release is not None:
+            with contextlib.suppress(NotFound):
+                release(cid)
+        d = bundle.bundle_dir(self.store, cid)
+        with self.store.lock("containers"):
+            tmp = d.with_name(f".removing-{cid}")
+            with contextlib.suppress(FileNotFoundError):
+                os.rename(d, tmp)
+            shutil.rmtree(tmp, ignore_errors=True)
+        self.store.emit("container", "destroy", cid, name=name)
+
+    # ----------------------------------------------------------------- queries
+
+    def container_list(self, all: bool = False,
+                       labels: dict[str, str | None] | None = None) -> list[Container]:
+        out = []
+        for cid in self._container_ids():
+            try:
+                c = self._container_record(cid)
+            except NotFound:
+                continue
+            if not all and c.state.status not in ("running", "paused", "restarting"):
+                continue
+            if labels and not _labels_match(c.labels, labels):
+                continue
+            out.append(c)
+        out.sort(key=lambda c: c.created, reverse=True)
+        return out
+
+    def container_inspect(self, ref: str) -> Container:
+        return self._container_record(ref)
+
+    def container_wait(self, ref: str, condition: str = "not-running",
+                       timeout: float | None = None) -> int:
+        cid = self._container_resolve_id(ref)
+        if condition not in ("not-running", "next-exit", "removed"):
+            raise InvalidArgument(f"invalid condition: {condition}")
+        if condition == "next-exit":
+            first = self._container_record(cid).state.finished_at
+            ok = self._wait_finished_changed(cid, first, timeout)
+        elif condition == "removed":
+            ok = self._wait_status(cid, lambda s: False, timeout)
+        else:
+            ok = self._wait_status(
+                cid, lambda s: s not in ("running", "paused", "restarting"), timeout)
+        if not ok:
+            raise EngineRuntimeError(f"timed out waiting for container {ref}")
+        try:
+            return self._container_record(cid).state.exit_code
+        except NotFound:
+            return 0
+
+    def _wait_finished_changed(self, cid: str, first: str, timeout: float | None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            try:
+                c = self._container_record(cid)
+            except NotFound:
+                return True
+            if c.state.finished_at != first and c.state.status != "running":
+                return True
+            if deadline is not None and time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+
+    def container_logs(self, ref: str, follow: bool = False, tail: int | None = None,
+                       since: float | None = None,
+                       until: float | None = None) -> Iterator[LogLine]:
+        from engine.runtime.logs import read_logs
+
+        cid = self._container_resolve_id(ref)
+        path = bundle.log_path(self.store, cid)
+
+        def alive() -> bool:
+            return bundle.monitor_alive(bundle.read_state(self.store, cid))
+
+        return read_logs(path, follow=follow, tail=tail, since=since, until=until,
+                         alive=alive)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _observed_status(state: dict[str, Any]) -> tuple[str, str | None]:
+    """The status to report: a live status whose monitor is gone becomes `dead`."""
+    status = state.get("status", "created")
+    if status in ("running", "paused", "restarting") and not bundle.monitor_alive(state):
+        pid = state.get("monitor_pid")
+        return "dead", f"the container's monitor (pid {pid}) is gone; container killed"
+    return status, None
+
+
+def _check_signal(name: str | int) -> int:
+    from engine.runtime.monitor import signal_number
+
+    try:
+        return signal_number(name)
+    except ValueError:
+        raise InvalidArgument(f"invalid signal: {name}")
+
+
+def _validate_restart(spec: ContainerSpec) -> None:
+    r = spec.restart
+    if r.name not in ("no", "always", "on-failure", "unless-stopped"):
+        raise InvalidArgument(f"invalid restart policy: {r.name}")
+    if r.maximum_retry_count < 0:
+        raise InvalidArgument("invalid restart policy: maximum retry count cannot be negative")
+    if r.name != "on-failure" and r.maximum_retry_count:
+        raise InvalidArgument(
+            "invalid restart policy: maximum retry count can only be used with 'on-failure'")
+    if spec.auto_remove and r.name != "no":
+        raise InvalidArgument("conflicting options: cannot specify both --restart and --rm")
+
+
+def _merge_env(image_env: list[str], spec_env: tuple[tuple[str, str], ...], hostname: str,
+               home: str) -> list[str]:
+    env: dict[str, str] = {}
+    for item in image_env:
+        k, _, v = item.partition("=")
+        env[k] = v
+    for k, v in spec_env:
+        env[k] = v
+    env.setdefault("PATH", DEFAULT_PATH)
+    env.setdefault("HOSTNAME", hostname)
+    env.setdefault("HOME", home or "/")
+    return [f"{k}={v}" for k, v in env.items()]
+
+
+def _healthcheck(spec_hc: Healthcheck | None, image_hc: dict[str, Any] | None
+                 ) -> Healthcheck | None:
+    if spec_hc is not None and spec_hc.test:
+        return None if spec_hc.test[0] == "NONE" else spec_hc
+    if not image_hc or not image_hc.get("Test") or image_hc["Test"][0] == "NONE":
+        return None
+    return Healthcheck(test=tuple(image_hc["Test"]),
+                       interval=(image_hc.get("Interval") or 30 * _NS) / _NS,
+                       timeout=(image_hc.get("Timeout") or 30 * _NS) / _NS,
+                       retries=image_hc.get("Retries") or 3,
+                       start_period=(image_hc.get("StartPeriod") or 0) / _NS,
+                       start_interval=(image_hc.get("StartInterval") or 5 * _NS) / _NS)
+
+
+def _sysctls(spec: ContainerSpec) -> tuple[tuple[str, str], ...]:
+    """Docker's defaults for a container with its own network namespace, then the spec's."""
+    mode = spec.network_mode
+    if mode == "host" or mode.startswith("container:"):
+        return spec.sysctls
+    defaults = {"net.ipv4.ping_group_range": "0 2147483647",
+                "net.ipv4.ip_unprivileged_port_start": "0"}
+    defaults.update(dict(spec.sysctls))
+    return tuple(defaults.items())
+
+
+def _extra_hosts(spec: ContainerSpec) -> str:
+    lines = []
+    for entry in spec.extra_hosts:
+        sep = "=" if "=" in entry else ":"
+        host, _, ip = entry.partition(sep)
+        lines.append(f"{ip.strip('[]')}\t{host}\n")
+    return "".join(lines)
+
+
+def _resolv_conf(spec: ContainerSpec, host: bool) -> str:
+    try:
+        text = Path("/etc/resolv.conf").read_text()
+    except OSError:
+        text = ""
+    servers, search, options = [], [], []
+    for line in text.splitlines():
+        parts = line.split()
+        if not parts:
+            continue
+        if parts[0] == "nameserver" and len(parts) > 1:
+            if host or not (parts[1].startswith("127.") or parts[1] == "::1"):
+                servers.append(parts[1])
+        elif parts[0] == "search":
+            search = parts[1:]
+        elif parts[0] == "options":
+            options += parts[1:]
+    if spec.dns:
+        servers = list(spec.dns)
+    if spec.dns_search:
+        search = list(spec.dns_search)
+    if spec.dns_opt:
+        options = list(spec.dns_opt)
+    if not servers:
+        servers = ["8.8.8.8", "8.8.4.4"]
+    out = "".join(f"nameserver {s}\n" for s in servers)
+    if search:
+        out += "search " + " ".join(search) + "\n"
+    if options:
+        out += "options " + " ".join(options) + "\n"
+    return out
+
+
+def _labels_match(have: dict[str, str], want: dict[str, str | None]) -> bool:
+    return all(k in have and (v is None or have[k] == v) for k, v in want.items())
+
+
+_ADJ = ("admiring", "brave", "calm", "eager", "festive", "gallant", "happy", "jolly",
+        "keen", "lucid", "modest", "nifty", "quirky", "serene", "trusting", "vibrant")
+_NOUN = ("babbage", "curie", "darwin", "euler", "fermi", "galois", "hopper", "kepler",
+         "lovelace", "noether", "pascal", "ritchie", "shannon", "turing", "wozniak", "yonath")
+
+
+def _generated_name(cid: str) -> str:
+    n = int(cid[:8], 16)
+    return f"{_ADJ[n % 16]}_{_NOUN[(n >> 4) % 16]}_{cid[:6]}"

@@ -1,0 +1,168 @@
+"""`pycompose ps`: the project's containers (NAME IMAGE COMMAND SERVICE CREATED STATUS
+PORTS), as a table or JSON lines. Kept light: no pydantic or networkx on this path."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from compose import labels as L
+from compose.cli.context import Context
+from compose.cli.project import containers, load_project
+from compose.errors import UsageError
+
+if TYPE_CHECKING:
+    from engine.api import Container
+
+STATES = ("paused", "restarting", "removing", "running", "dead", "created", "exited")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("services", nargs="*")
+    p.add_argument("-a", "--all", action="store_true",
+                   help="Show all stopped containers (including those created by run)")
+    p.add_argument("-q", "--quiet", action="store_true", help="Only display IDs")
+    p.add_argument("--services", dest="list_services", action="store_true",
+                   help="Display services")
+    p.add_argument("--status", action="append", default=[], choices=STATES,
+                   help="Filter services by status")
+    p.add_argument("--filter", action="append", default=[],
+                   help="Filter services by a property (supported filters: status)")
+    p.add_argument("--format", default="table", help="Format the output: table or json")
+    p.add_argument("--no-trunc", action="store_true", help="Don't truncate output")
+    p.add_argument("--orphans", default="true", choices=["true", "false"],
+                   help="Include orphaned services (not declared by project)")
+
+
+def since(stamp: str) -> float:
+    head = stamp.rstrip("Z").split(".")[0]
+    try:
+        return time.time() - datetime.fromisoformat(head).replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return 0.0
+
+
+def human_duration(seconds: float) -> str:
+    """Docker's units.HumanDuration."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    minutes = s // 60
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = round(s / 3600)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{hours // 24 // 365} years"
+
+
+def status_text(c: Container) -> str:
+    state = c.state
+    if state.status in ("running", "paused"):
+        text = f"Up {human_duration(since(state.started_at))}"
+        if state.status == "paused":
+            return text + " (Paused)"
+        if state.health and state.health.status not in ("none", ""):
+            label = "health: starting" if state.health.status == "starting" \
+                else state.health.status
+            text += f" ({label})"
+        return text
+    if state.status == "restarting":
+        return f"Restarting ({state.exit_code}) {human_duration(since(state.finished_at))} ago"
+    if state.status == "exited":
+        return f"Exited ({state.exit_code}) {human_duration(since(state.finished_at))} ago"
+    return state.status.capitalize()
+
+
+def ports_text(c: Container) -> str:
+    published = [f"{p.host_ip or '0.0.0.0'}:{p.host_port}->{p.container_port}/{p.protocol}"
+                 for p in c.ports]
+    shown = {(p.container_port, p.protocol) for p in c.ports}
+    exposed = [f"{p.container_port}/{p.protocol}" for p in c.spec.ports
+               if (p.container_port, p.protocol) not in shown and not c.ports]
+    exposed += [e if "/" in e else f"{e}/tcp" for e in c.spec.expose]
+    return ", ".join(published + sorted(set(exposed) - set(published)))
+
+
+def command_text(c: Container, truncate: bool = True) -> str:
+    words = list(c.spec.entrypoint or ()) + list(c.spec.command or ())
+    text = " ".join(words)
+    if truncate and len(text) > 20:
+        text = text[:19] + "…"
+    return f'"{text}"'
+
+
+def table(rows: list[list[str]], headers: list[str]) -> str:
+    widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
+    return "".join("   ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))
+                   .rstrip() + "\n" for row in [headers, *rows])
+
+
+def as_json(c: Container) -> dict[str, object]:
+    return {
+        "Command": command_text(c, truncate=False), "CreatedAt": c.created,
+        "ExitCode": c.state.exit_code,
+        "Health": c.state.health.status if c.state.health else "",
+        "ID": c.id, "Image": c.image, "Labels": ",".join(f"{k}={v}" for k, v in c.labels.items()),
+        "Name": c.name, "Names": c.name,
+        "Networks": ",".join(n.network for n in c.networks),
+        "Project": c.labels.get(L.PROJECT, ""),
+        "Publishers": [{"URL": p.host_ip, "TargetPort": p.container_port,
+                        "PublishedPort": p.host_port, "Protocol": p.protocol} for p in c.ports],
+        "RunningFor": human_duration(since(c.created)) + " ago",
+        "Service": c.labels.get(L.SERVICE, ""), "State": c.state.status,
+        "Status": status_text(c),
+    }
+
+
+def run(ctx: Context, args: argparse.Namespace) -> int:
+    statuses = set(args.status)
+    for f in args.filter:
+        key, _, value = f.partition("=")
+        if key != "status" or value not in STATES:
+            raise UsageError(f"invalid filter {f!r}: only status=<{'|'.join(STATES)}>")
+        statuses.add(value)
+    if args.format not in ("table", "json"):
+        raise UsageError(f"unsupported format {args.format!r}: use table or json")
+    project = load_project(ctx)
+    project.check(args.services)
+    if args.list_services:
+        names = args.services or list(project.services)
+        ctx.stdout.write("".join(f"{n}\n" for n in names))
+        return 0
+    show_all = args.all or bool(statuses)
+    found = containers(ctx.engine(), project.name, args.services, all=show_all,
+                       oneoff=None if args.all else False)
+    if args.orphans == "false" and project.data is not None:
+        found = [c for c in found if c.labels.get(L.SERVICE) in project.services]
+    if statuses:
+        found = [c for c in found if c.state.status in statuses]
+    found.sort(key=lambda c: c.name)
+    if args.quiet:
+        ctx.stdout.write("".join(f"{c.id}\n" for c in found))
+    elif args.format == "json":
+        ctx.stdout.write("".join(json.dumps(as_json(c)) + "\n" for c in found))
+    else:
+        rows = [[c.name, c.image, command_text(c, not args.no_trunc),
+                 c.labels.get(L.SERVICE, ""), human_duration(since(c.created)) + " ago",
+                 status_text(c), ports_text(c)] for c in found]
+        ctx.stdout.write(table(rows, ["NAME", "IMAGE", "COMMAND", "SERVICE", "CREATED",
+                                      "STATUS", "PORTS"]))
+    return 0

@@ -1,0 +1,112 @@
+"""`extends`: a service built on another one, in the same file or another, recursively.
+
+The base is merged under the extending service with the multi-file merge rules
+(compose-go's `ApplyExtends` / `ExtendService`); a chain that comes back to a
+service already on it is a CycleError naming the whole chain.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from compose.errors import ConfigError, CycleError
+from compose.loader.merge import apply_resets, merge_value
+from compose.loader.treepath import TreePath
+
+if TYPE_CHECKING:
+    from compose.loader.pipeline import FileLoader
+
+
+@dataclass(frozen=True)
+class Tracker:
+    """The chain of (file, service) already being extended, to detect cycles."""
+
+    chain: tuple[tuple[str, str], ...] = ()
+
+    def add(self, filename: str, service: str) -> Tracker:
+        ref = (filename, service)
+        if ref in self.chain:
+            lines = ["Circular reference:", f"  {self.chain[0][1]} in {self.chain[0][0]}"]
+            lines += [f"  extends {s} in {f}" for f, s in (*self.chain[1:], ref)]
+            raise CycleError("\n".join(lines))
+        return Tracker((*self.chain, ref))
+
+
+def apply_extends(cfg: dict[str, Any], filename: str, loader: FileLoader,
+                  resets: list[TreePath], tracker: Tracker | None = None) -> None:
+    """Resolve every service's `extends` of one file's tree, in place."""
+    services = cfg.get("services")
+    if services is None:
+        return
+    if not isinstance(services, dict):
+        raise ConfigError("services must be a mapping")
+    for name in list(services):
+        services[name] = _extend(name, services, filename, loader, resets,
+                                 tracker or Tracker())
+
+
+def _base_from_file(name: str, ref: str, filename: str, ref_file: str,
+                    loader: FileLoader
+                    ) -> tuple[dict[str, Any], list[TreePath], str, FileLoader]:
+    from compose.loader.paths import expand_user, resolve_relative_paths
+
+    path = expand_user(ref_file, loader.home)
+    if not os.path.isabs(path):
+        path = os.path.normpath(os.path.join(loader.base_dir, path))
+    if not os.path.exists(path):
+        raise ConfigError(f"open {path}: no such file or directory")
+    sub = loader.derive(skip_extends=True, skip_include=True, skip_validation=True,
+                        skip_defaults=True, base_dir=os.path.dirname(path))
+    source, resets = sub.load_file(path, os.path.dirname(path), {}, [])
+    services = source.get("services")
+    if services is None:
+        raise ConfigError(f"cannot extend service {name!r} in {path}: no services section")
+    if not isinstance(services, dict):
+        raise ConfigError(f"cannot extend service {name!r} in {ref_file}: "
+                          "services must be a mapping")
+    if ref not in services:
+        raise ConfigError(f'cannot extend service "{name}" in {filename}: '
+                          f'service "{ref}" not found in {ref_file}')
+    resolve_relative_paths(source, os.path.dirname(path), loader.home, loader.relative_to())
+    return services, resets, path, sub
+
+
+def _extend(name: str, services: dict[str, Any], filename: str, loader: FileLoader,
+            resets: list[TreePath], tracker: Tracker) -> Any:
+    service = services.get(name)
+    if service is None:
+        return None
+    if not isinstance(service, dict):
+        raise ConfigError(f"services.{name} must be a mapping")
+    extends = service.get("extends")
+    if extends is None:
+        return service
+    if isinstance(extends, str):
+        ref, ref_file = extends, None
+    elif isinstance(extends, dict):
+        ref, ref_file = str(extends.get("service")), extends.get("file")
+    else:
+        raise ConfigError(f"services.{name}.extends must be a string or a mapping")
+    base_resets: list[TreePath] = []
+    if ref_file is not None:
+        services, base_resets, filename, loader = _base_from_file(
+            name, ref, filename, str(ref_file), loader)
+    elif ref not in services:
+        raise ConfigError(f'cannot extend service "{name}" in {filename}: '
+                          f'service "{ref}" not found')
+    tracker = tracker.add(filename, name)
+    base = _extend(ref, services, filename, loader, resets, tracker)
+    if base is None:
+        return service
+    source = copy.deepcopy(base)
+    holder = {"services": {name: source}}
+    apply_resets(holder, resets)
+    apply_resets(holder, base_resets)
+    source = holder["services"].get(name, {})
+    merged = merge_value(source, service, ("services", "x"))
+    merged.pop("extends", None)
+    services[name] = merged
+    return merged

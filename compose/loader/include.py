@@ -1,0 +1,111 @@
+"""`include`: other Compose projects loaded on their own and imported into this one.
+
+Each entry (short: a path; long: `path` (string or list), `project_directory`,
+`env_file`) is loaded with its own working directory and `.env` (the including
+project's variables win), paths resolved; its services, volumes, networks, secrets,
+configs and models are copied in (a resource defined on both sides is merged, the
+including side winning). Including a file already on the include chain is a cycle.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from compose.errors import ConfigError, CycleError, FileNotFound
+from compose.loader.merge import merge_value
+from compose.loader.paths import expand_user
+
+if TYPE_CHECKING:
+    from compose.loader.pipeline import FileLoader
+
+RESOURCES = ("services", "volumes", "networks", "secrets", "configs", "models")
+
+
+def _entries(value: Any) -> list[dict[str, Any]]:
+    if not isinstance(value, list):
+        raise ConfigError("include must be a list")
+    out: list[dict[str, Any]] = []
+    for item in value:
+        entry = {"path": item} if isinstance(item, str) else dict(item or {})
+        paths = entry.get("path")
+        entry["path"] = [paths] if isinstance(paths, str) else list(paths or [])
+        env_file = entry.get("env_file")
+        entry["env_file"] = [env_file] if isinstance(env_file, str) else list(env_file or [])
+        out.append(entry)
+    return out
+
+
+def _cycle(included: list[str], path: str) -> CycleError:
+    chain = [*included, path]
+    return CycleError("include cycle detected:\n" + chain[0] + "\n include "
+                      + "\n include ".join(chain[1:]))
+
+
+def _env_files(entry: dict[str, Any], working_dir: str, project_dir: str) -> list[str]:
+    if not entry["env_file"]:
+        dotenv = os.path.join(project_dir, ".env")
+        return [dotenv] if os.path.isfile(dotenv) else []
+    files: list[str] = []
+    for name in entry["env_file"]:
+        if name == "/dev/null":
+            continue
+        if not os.path.isabs(name):
+            name = os.path.join(working_dir, name)
+            if not os.path.exists(name):
+                raise FileNotFound(f"stat {name}: no such file or directory", file=name)
+            if os.path.isdir(name):
+                raise ConfigError(f"{name} is not a file")
+        files.append(name)
+    return files
+
+
+def apply_include(cfg: dict[str, Any], working_dir: str, loader: FileLoader,
+                  included: list[str]) -> None:
+    """Load and import every `include` entry of `cfg` (one file's tree), in place."""
+    if "include" not in cfg:
+        return
+    entries = _entries(cfg.pop("include"))
+    for entry in entries:
+        paths: list[str] = []
+        rel_working_dir = working_dir
+        project_dir = entry.get("project_directory")
+        for i, raw in enumerate(entry["path"]):
+            path = expand_user(str(raw), loader.home)
+            path = os.path.normpath(os.path.join(working_dir, path))
+            if not os.path.exists(path):
+                raise FileNotFound(f"open {path}: no such file or directory", file=path)
+            if i == 0:
+                if not project_dir:
+                    project_dir = os.path.dirname(path)
+                elif not os.path.isabs(project_dir):
+                    project_dir = os.path.normpath(os.path.join(working_dir, project_dir))
+                rel_working_dir = project_dir
+                if path in included:
+                    raise _cycle(included, path)
+            paths.append(path)
+        from compose.loader.environment import read_env_files
+
+        env_files = _env_files(entry, working_dir, str(project_dir))
+        from_files = read_env_files(env_files, loader.environment)
+        environment = {**from_files, **loader.environment}
+        sub = loader.derive(environment=environment, resolve_paths=True,
+                            base_dir=rel_working_dir)
+        imported = sub.load_model(paths, rel_working_dir, included)
+        _import_resources(imported, cfg)
+
+
+def _import_resources(source: dict[str, Any], target: dict[str, Any]) -> None:
+    for kind in RESOURCES:
+        found = source.get(kind)
+        if not found:
+            continue
+        into = target.get(kind)
+        if not isinstance(into, dict):
+            into = {}
+        for name, value in found.items():
+            if name not in into:
+                into[name] = value
+            else:
+                into[name] = merge_value(value, into[name], (kind, name))
+        target[kind] = into

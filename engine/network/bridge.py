@@ -1,0 +1,107 @@
+"""A network's host side: its bridge with the gateway address, plus its firewall rules.
+
+`ensure` (re)creates whatever is missing, so a bridge deleted behind our back or lost in
+a reboot comes back on the next container start; `destroy` removes both parts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import ipaddress
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from engine.api import EngineRuntimeError
+from engine.network import firewall
+from engine.network.netlink import Netlink
+
+REGISTRY = Path("/run/pycompose-net/bridges")
+
+
+def bridge_name_for(network_id: str) -> str:
+    return f"pc-{network_id[:12]}"
+
+
+def veth_name_for(container_id: str, network_id: str) -> str:
+    return "veth" + hashlib.sha256(f"{container_id}/{network_id}".encode()).hexdigest()[:7]
+
+
+def ensure(net: dict[str, Any], root: Path, nl: Netlink | None = None) -> int:
+    """The bridge's interface index; creates the bridge and its rules when missing."""
+    own = nl is None
+    nl = nl or Netlink()
+    try:
+        with firewall.host_lock():
+            index = nl.link_index(net["bridge"])
+            if index is None:
+                try:
+                    index = nl.create_bridge(net["bridge"], net.get("mtu") or None)
+                    iface = ipaddress.IPv4Interface(
+                        f"{net['gateway']}/{ipaddress.IPv4Network(net['subnet']).prefixlen}")
+                    nl.add_address(index, iface)
+                    nl.set_link(index, up=True)
+                except OSError as exc:
+                    with contextlib.suppress(OSError):
+                        nl.delete_link(net["bridge"])
+                    raise EngineRuntimeError(
+                        f"cannot create bridge {net['bridge']}: {exc.strerror}")
+                firewall.install(net["bridge"], net["subnet"], bool(net.get("internal")))
+                _register(net, root)
+            return index
+    finally:
+        if own:
+            nl.close()
+
+
+def destroy(net: dict[str, Any]) -> None:
+    with firewall.host_lock(), Netlink() as nl:
+        firewall.remove(net["bridge"])
+        nl.delete_link(net["bridge"])
+        with contextlib.suppress(FileNotFoundError):
+            (REGISTRY / net["bridge"]).unlink()
+
+
+def _register(net: dict[str, Any], root: Path) -> None:
+    """Remember which data root owns the bridge, for `collect_orphans`."""
+    REGISTRY.mkdir(parents=True, exist_ok=True)
+    (REGISTRY / net["bridge"]).write_text(json.dumps({"root": str(root),
+                                                      "network_id": net["id"]}))
+
+
+def collect_orphans() -> list[str]:
+    """Remove bridges (and their rules) whose network no longer exists in its data root,
+    e.g. a temporary root deleted without removing its networks. Returns their names."""
+    removed: list[str] = []
+    if not REGISTRY.is_dir():
+        return removed
+    with firewall.host_lock():
+        for entry in REGISTRY.iterdir():
+            try:
+                owner = json.loads(entry.read_text())
+            except (OSError, ValueError):
+                continue
+            network_file = Path(owner["root"]) / "networks" / f"{owner['network_id']}.json"
+            if os.path.exists(network_file):
+                continue
+            destroy({"bridge": entry.name})
+            removed.append(entry.name)
+    return removed
+
+
+def release_root(root: Path) -> list[str]:
+    """Remove the bridges and rules of every network under data root `root` (for a
+    temporary root about to be deleted). Returns the bridge names removed."""
+    removed = []
+    for path in (Path(root) / "networks").glob("*.json"):
+        try:
+            net = json.loads(path.read_text())
+            name = net["bridge"]
+        except (OSError, ValueError, KeyError):
+            continue
+        destroy({"bridge": name})
+        path.unlink()
+        removed.append(name)
+    return removed

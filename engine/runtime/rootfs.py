@@ -1,0 +1,264 @@
+"""The container's filesystem, built inside its own (just unshared) mount namespace.
+
+`prepare(plan)` runs in the container init before "go": rprivate /, overlay of the
+image layers with the bundle's upper/work, /proc, a tmpfs /dev with only the standard
+nodes, a new devpts instance, /dev/shm (shm_size), /dev/mqueue, read-only /sys, the
+spec's binds and tmpfs mounts, /etc/hosts, /etc/resolv.conf, /etc/hostname,
+/dev/init (tini) for `init: true`, sysctls, Docker's masked and read-only /proc paths
+(missing ones skipped), and a read-only rootfs when asked. `enter(plan)` then
+pivot_roots into it. Mount targets inside the rootfs are resolved with
+openat2(RESOLVE_IN_ROOT), so an image's symlinks cannot point a mount at the host.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine.runtime import syscalls as sc
+
+MASKED_PATHS = ("/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys",
+                "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
+                "/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/proc/interrupts",
+                "/sys/devices/virtual/powercap")
+READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
+
+DEVICES = (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8),
+           ("urandom", 1, 9), ("tty", 5, 0))
+DEV_LINKS = (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+             ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2"),
+             ("ptmx", "pts/ptmx"), ("core", "/proc/kcore"))
+TINI = "/usr/bin/tini-static"
+DEFAULT_SHM = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class MountPlan:
+    """One resolved mount: `bind` (source = host path) or `tmpfs`."""
+
+    type: str
+    target: str
+    source: str = ""
+    read_only: bool = False
+    propagation: str = ""
+    tmpfs_size: int | None = None
+    tmpfs_mode: int | None = None
+
+
+@dataclass(frozen=True)
+class RootfsPlan:
+    merged: str
+    lowerdirs: tuple[str, ...]  # bottom -> top
+    upper: str
+    work: str
+    mounts: tuple[MountPlan, ...] = ()
+    files: tuple[tuple[str, str], ...] = ()  # (host file, target) e.g. hosts -> /etc/hosts
+    read_only: bool = False
+    privileged: bool = False
+    shm_size: int | None = None
+    init: bool = False
+    sysctls: tuple[tuple[str, str], ...] = ()
+    mount_sys: bool = True
+    extra_masked: tuple[str, ...] = field(default_factory=tuple)
+
+
+def prepare(plan: RootfsPlan) -> None:
+    m = plan.merged
+    sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
+    lowers = ":".join(reversed(plan.lowerdirs))  # overlay wants the top layer first
+    sc.mount("overlay", m, "overlay", 0,
+             f"lowerdir={lowers},upperdir={plan.upper},workdir={plan.work}")
+    root_fd = os.open(m, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        _mount_at(root_fd, "/proc", "proc", "proc", sc.MS_NOSUID | sc.MS_NOEXEC | sc.MS_NODEV)
+        _setup_dev(root_fd, m, plan)
+        if plan.mount_sys:
+            sys_flags = sc.MS_NOSUID | sc.MS_NOEXEC | sc.MS_NODEV
+            if not plan.privileged:
+                sys_flags |= sc.MS_RDONLY
+            _mount_at(root_fd, "/sys", "sysfs", "sysfs", sys_flags)
+        for mp in plan.mounts:
+            _apply_mount(root_fd, mp)
+        for host_file, target in plan.files:
+            _bind(root_fd, host_file, target, is_dir=False, read_only=False)
+        if plan.init:
+            _bind(root_fd, TINI, "/dev/init", is_dir=False, read_only=True)
+        write_sysctls(m, plan.sysctls)
+        if not plan.privileged:
+            _mask_paths(root_fd, m, MASKED_PATHS + plan.extra_masked)
+            for path in READONLY_PATHS:
+                _readonly_path(root_fd, path)
+        if plan.read_only:
+            sc.mount(None, m, None, sc.MS_REMOUNT | sc.MS_BIND | sc.MS_RDONLY)
+    finally:
+        os.close(root_fd)
+
+
+def enter(plan: RootfsPlan) -> None:
+    """pivot_root into the prepared rootfs and drop the old root (the runc trick)."""
+    os.chdir(plan.merged)
+    sc.pivot_root(".", ".")
+    sc.umount2(".", sc.MNT_DETACH)
+    os.chdir("/")
+
+
+def write_sysctls(merged: str, sysctls: tuple[tuple[str, str], ...]) -> None:
+    for key, value in sysctls:
+        path = os.path.join(merged, "proc/sys", key.replace(".", "/"))
+        with open(path, "w") as f:
+            f.write(value)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _open_target(root_fd: int, target: str, is_dir: bool, create: bool = True) -> int:
+    """An O_PATH fd of `target` inside the rootfs, creating it (and parents) if missing."""
+    parts = [p for p in target.split("/") if p]
+    cur = "/"
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        nxt = os.path.join(cur, part)
+        try:
+            fd = sc.open_in_root(root_fd, nxt, os.O_PATH)
+            os.close(fd)
+        except FileNotFoundError:
+            if not create:
+                raise
+            parent = sc.open_in_root(root_fd, cur, os.O_PATH | os.O_DIRECTORY)
+            try:
+                if last and not is_dir:
+                    fd = os.open(part, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644,
+                                 dir_fd=_real_fd(parent))
+                    os.close(fd)
+                else:
+                    os.mkdir(part, 0o755, dir_fd=_real_fd(parent))
+            except FileExistsError:
+                pass
+        cur = nxt
+    return sc.open_in_root(root_fd, cur, os.O_PATH)
+
+
+def _real_fd(path_fd: int) -> int:
+    """O_PATH fds cannot be dir_fd for mkdir/open; reopen through /proc/self/fd."""
+    fd = os.open(f"/proc/self/fd/{path_fd}", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    os.close(path_fd)
+    return fd
+
+
+def _mount_at(root_fd: int, target: str, source: str | None, fstype: str | None,
+              flags: int, data: str | None = None, is_dir: bool = True) -> None:
+    fd = _open_target(root_fd, target, is_dir)
+    try:
+        sc.mount(source, f"/proc/self/fd/{fd}", fstype, flags, data)
+    finally:
+        os.close(fd)
+
+
+def _bind(root_fd: int, source: str, target: str, is_dir: bool, read_only: bool,
+          propagation: str = "") -> None:
+    fd = _open_target(root_fd, target, is_dir)
+    try:
+        where = f"/proc/self/fd/{fd}"
+        sc.mount(source, where, None, sc.MS_BIND | sc.MS_REC)
+    finally:
+        os.close(fd)
+    # the fd still names the covered inode: reopen the target to reach the new mount
+    fd = _open_target(root_fd, target, is_dir, create=False)
+    try:
+        where = f"/proc/self/fd/{fd}"
+        if read_only:
+            sc.mount(None, where, None,
+                     sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | sc.MS_REC)
+        sc.mount(None, where, None, sc.PROPAGATION.get(propagation or "rprivate",
+                                                      sc.MS_PRIVATE | sc.MS_REC))
+    finally:
+        os.close(fd)
+
+
+def _apply_mount(root_fd: int, mp: MountPlan) -> None:
+    if mp.type == "tmpfs":
+        opts = [f"mode={mp.tmpfs_mode:o}" if mp.tmpfs_mode is not None else "mode=1777"]
+        if mp.tmpfs_size:
+            opts.append(f"size={mp.tmpfs_size}")
+        flags = sc.MS_NOSUID | sc.MS_NODEV | (sc.MS_RDONLY if mp.read_only else 0)
+        _mount_at(root_fd, mp.target, "tmpfs", "tmpfs", flags, ",".join(opts))
+        return
+    is_dir = os.path.isdir(mp.source)
+    _bind(root_fd, mp.source, mp.target, is_dir, mp.read_only, mp.propagation)
+
+
+def _setup_dev(root_fd: int, merged: str, plan: RootfsPlan) -> None:
+    _mount_at(root_fd, "/dev", "tmpfs", "tmpfs", sc.MS_NOSUID | sc.MS_STRICTATIME,
+              "mode=755,size=65536k")
+    dev = os.path.join(merged, "dev")  # our own fresh tmpfs: plain paths are safe here
+    old = os.umask(0)
+    try:
+        for name, major, minor in DEVICES:
+            os.mknod(os.path.join(dev, name), 0o666 | stat.S_IFCHR, os.makedev(major, minor))
+        for name, target in DEV_LINKS:
+            os.symlink(target, os.path.join(dev, name))
+        for d, mode in (("pts", 0o755), ("shm", 0o1777), ("mqueue", 0o1777)):
+            os.mkdir(os.path.join(dev, d), mode)
+    finally:
+        os.umask(old)
+    sc.mount("devpts", os.path.join(dev, "pts"), "devpts", sc.MS_NOSUID | sc.MS_NOEXEC,
+             "newinstance,ptmxmode=0666,mode=0620,gid=5")
+    shm = plan.shm_size or DEFAULT_SHM
+    sc.mount("shm", os.path.join(dev, "shm"), "tmpfs",
+             sc.MS_NOSUID | sc.MS_NOEXEC | sc.MS_NODEV, f"mode=1777,size={shm}")
+    sc.mount("mqueue", os.path.join(dev, "mqueue"), "mqueue",
+             sc.MS_NOSUID | sc.MS_NOEXEC | sc.MS_NODEV)
+
+
+def _mask_paths(root_fd: int, merged: str, paths: tuple[str, ...]) -> None:
+    devnull = os.path.join(merged, "dev/null")
+    st = os.stat(devnull)
+    if not stat.S_ISCHR(st.st_mode) or st.st_rdev != os.makedev(1, 3):
+        raise OSError(errno.EPERM, "/dev/null in the container is not char 1:3")
+    for path in paths:
+        try:
+            fd = sc.open_in_root(root_fd, path, os.O_PATH)
+        except OSError as e:
+            if e.errno in (errno.ENOENT, errno.ENOTDIR):
+                continue
+            raise
+        try:
+            where = f"/proc/self/fd/{fd}"
+            if stat.S_ISDIR(os.fstat(fd).st_mode):
+                sc.mount("tmpfs", where, "tmpfs", sc.MS_RDONLY, "size=0")
+            else:
+                sc.mount(devnull, where, None, sc.MS_BIND)
+        finally:
+            os.close(fd)
+
+
+def _readonly_path(root_fd: int, path: str) -> None:
+    try:
+        fd = sc.open_in_root(root_fd, path, os.O_PATH)
+    except OSError as e:
+        if e.errno in (errno.ENOENT, errno.ENOTDIR):
+            return
+        raise
+    try:
+        where = f"/proc/self/fd/{fd}"
+        sc.mount(where, where, None, sc.MS_BIND | sc.MS_REC)
+    finally:
+        os.close(fd)
+    fd = sc.open_in_root(root_fd, path, os.O_PATH)
+    try:
+        where = f"/proc/self/fd/{fd}"
+        sc.mount(None, where, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | sc.MS_REC
+                 | sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC)
+    finally:
+        os.close(fd)
+
+
+def empty_lower(bundle: Path) -> str:
+    """Overlay needs at least one lower dir; an image without layers gets an empty one."""
+    p = bundle / "empty-lower"
+    p.mkdir(exist_ok=True)
+    return str(p)

@@ -1,0 +1,135 @@
+"""Helpers for the network, DNS, port and volume tests: an engine fixture on a temporary
+root with a busybox image, exec with captured output, and probes of host resources."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# ---------------------------------------------------------------------------- real containers
+
+IMAGE = "pyc-net-busybox:test"
+
+
+def cleanup(engine: Any) -> None:
+    """Remove every container, network and volume of the engine's (temporary) root."""
+    from engine.api import EngineError
+
+    for c in engine.container_list(all=True):
+        with contextlib.suppress(EngineError, OSError):
+            engine.container_remove(c.id, force=True)
+    with contextlib.suppress(Exception):
+        from tests.root.runtime_fixtures import cleanup_engine
+
+        cleanup_engine(engine)  # kills whatever a failed remove left running, by pid
+    for c in engine._container_ids():
+        with contextlib.suppress(Exception):
+            engine._net_release(c)
+    for n in engine.network_list():
+        with contextlib.suppress(EngineError, OSError):
+            engine.network_remove(n.id)
+    for v in engine.volume_list():
+        with contextlib.suppress(EngineError, OSError):
+            engine.volume_remove(v.name, force=True)
+
+
+def exec_out(engine: Any, ref: str, *cmd: str) -> tuple[int, str]:
+    """Run `cmd` in a running container; (exit code, stdout+stderr)."""
+    import threading
+
+    from engine.api import ExecSpec
+
+    r, w = os.pipe()
+    chunks: list[bytes] = []
+
+    def drain() -> None:
+        while True:
+            data = os.read(r, 65536)
+            if not data:
+                return
+            chunks.append(data)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        code = engine.container_exec(ref, ExecSpec(cmd=cmd), stdout=w, stderr=w)
+    finally:
+        os.close(w)
+    reader.join(10)
+    os.close(r)
+    return code, b"".join(chunks).decode(errors="replace")
+
+
+def sleeper(engine: Any, name: str, networks: tuple[Any, ...] = (), start: bool = True,
+            **kw: Any) -> Any:
+    """A running busybox container that sleeps; `command` may be overridden."""
+    from engine.api import ContainerSpec
+
+    kw.setdefault("command", ("sleep", "600"))
+    c = engine.container_create(ContainerSpec(image=IMAGE, name=name, networks=networks,
+                                              stop_grace_period=0.5, **kw))
+    if start:
+        engine.container_start(c.id)
+    return engine.container_inspect(c.id)
+
+
+def our_links(prefixes: tuple[str, ...] = ("pc-", "veth")) -> set[str]:
+    out = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    names = {line.split(":")[1].strip().split("@")[0] for line in out.splitlines()}
+    return {n for n in names if n.startswith(prefixes)}
+
+
+def port_free(port: int, proto: str = "tcp", host: str = "127.0.0.1",
+              wait: float = 2.0) -> bool:
+    """Nothing listens on (bound to) the port; TIME_WAIT leftovers do not count."""
+    import socket
+    import time
+
+    kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
+    deadline = time.monotonic() + wait
+    while True:
+        with socket.socket(socket.AF_INET, kind) as s:
+            if proto == "tcp":
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((host, port))
+                if proto == "tcp":
+                    s.listen()
+                return True
+            except OSError:
+                if time.monotonic() > deadline:
+                    return False
+        time.sleep(0.05)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+@pytest.fixture
+def net_engine(engine_root: Path, busybox_tar: Path,
+               monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """An engine on a temporary root with a busybox image; everything it made is removed."""
+    from engine.local import LocalEngine
+    from tests.conftest import unique
+
+    monkeypatch.setenv("PYCOMPOSE_CGROUP_PARENT", unique("pycn"))
+    monkeypatch.setenv("PYCOMPOSE_ROOT", str(engine_root))
+    monkeypatch.setenv("PYCOMPOSE_DNS_UPSTREAM", "none")  # never forward off the machine
+    engine = LocalEngine(engine_root)
+    engine.image_import(str(busybox_tar), IMAGE)
+    try:
+        yield engine
+    finally:
+        cleanup(engine)

@@ -1,0 +1,298 @@
+"""The container runtime core on real namespaces: run, logs, stop, init, read-only,
+capabilities, masked paths, a killed monitor, and concurrent creators."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from engine.api import (
+    Conflict,
+    EngineRuntimeError,
+    InvalidArgument,
+    LogConfig,
+    Mount,
+    NotFound,
+)
+from engine.local import LocalEngine
+from engine.runtime import bundle
+from tests.root import runtime_fixtures
+from tests.root.runtime_fixtures import run, spec, wait_for
+
+pytestmark = pytest.mark.root
+engine = runtime_fixtures.engine  # the fixture
+REPO = str(Path(__file__).resolve().parents[2])
+
+
+def test_exit_code_and_separate_ordered_streams(engine: LocalEngine) -> None:
+    code, out, err = run(engine, "for i in 1 2 3; do echo out$i; echo err$i >&2; done; "
+                                 "printf partial; exit 3")
+    assert code == 3
+    assert out == "out1\nout2\nout3\npartial"
+    assert err == "err1\nerr2\nerr3\n"
+
+
+def test_state_and_events_of_a_finished_container(engine: LocalEngine) -> None:
+    c = engine.container_create(spec("exit 0"))
+    assert engine.container_inspect(c.id).state.status == "created"
+    assert len(c.id) == 64 and all(ch in "0123456789abcdef" for ch in c.id)
+    engine.container_start(c.name)
+    assert engine.container_wait(c.id, timeout=10) == 0
+    st = engine.container_inspect(c.id[:12]).state
+    assert st.status == "exited" and st.pid == 0 and st.finished_at >= st.started_at
+    actions = [e["action"] for e in engine.store.read_events() if e["id"] == c.id]
+    assert actions == ["create", "start", "die"]
+    engine.container_remove(c.id)
+    assert not bundle.bundle_dir(engine.store, c.id).exists()
+    assert [e["action"] for e in engine.store.read_events() if e["id"] == c.id][-1] == "destroy"
+
+
+def test_names_errors_and_missing_commands(engine: LocalEngine) -> None:
+    c = engine.container_create(spec("true"))
+    with pytest.raises(Conflict, match="already in use"):
+        engine.container_create(spec("true", name=c.name))
+    with pytest.raises(InvalidArgument, match="Invalid container name"):
+        engine.container_create(spec("true", name="bad name!"))
+    with pytest.raises(NotFound):
+        engine.container_start("no-such-container")
+    bad = engine.container_create(spec(None, command=("no-such-binary",)))
+    with pytest.raises(EngineRuntimeError, match="executable file not found"):
+        engine.container_start(bad.id)
+    st = engine.container_inspect(bad.id).state
+    assert st.status == "exited" and st.exit_code == 127 and "no-such-binary" in st.error
+
+
+def test_survives_its_creator_and_is_managed_by_another_process(
+        engine: LocalEngine, tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": REPO}
+    creator = (
+        "import sys; from engine.api import ContainerSpec; from engine.local import LocalEngine\n"
+        "e = LocalEngine(sys.argv[1])\n"
+        "c = e.container_create(ContainerSpec(image=sys.argv[2], name=sys.argv[3], network_mode='none', command=("
+        "'sh', '-c', 'echo hello; while true; do sleep 0.1; done')))\n"
+        "e.container_start(c.id); print(c.id)\n")
+    name = spec().name
+    from tests.root.runtime_fixtures import IMAGE
+
+    out = subprocess.run([sys.executable, "-c", creator, str(engine.store.root), IMAGE,
+                          str(name)], capture_output=True, text=True, env=env, timeout=30,
+                         check=True)
+    cid = out.stdout.strip()
+    assert engine.container_inspect(cid).state.status == "running"
+    manager = (
+        "import sys; from engine.local import LocalEngine\n"
+        "e = LocalEngine(sys.argv[1]); c = e.container_inspect(sys.argv[2])\n"
+        "print(c.state.status)\n"
+        "print(''.join(l.text for l in e.container_logs(c.id)), end='')\n"
+        "e.container_stop(c.id, timeout=1)\n"
+        "print(e.container_inspect(c.id).state.status)\n")
+    t0 = time.monotonic()
+    out = subprocess.run([sys.executable, "-c", manager, str(engine.store.root), str(name)],
+                         capture_output=True, text=True, env=env, timeout=30, check=True)
+    assert out.stdout.splitlines() == ["running", "hello", "exited"]
+    assert time.monotonic() - t0 < 5  # PID 1 sh ignores SIGTERM: SIGKILL after 1 s
+    assert engine.container_inspect(cid).state.exit_code == 137
+
+
+def test_stop_uses_stop_signal(engine: LocalEngine) -> None:
+    c = engine.container_create(spec(
+        "trap 'echo got-usr1; exit 7' USR1; echo ready; while true; do sleep 0.05; done",
+        stop_signal="SIGUSR1"))
+    engine.container_start(c.id)
+    wait_for(lambda: any("ready" in ln.text for ln in engine.container_logs(c.id)))
+    t0 = time.monotonic()
+    engine.container_stop(c.id, timeout=20)
+    assert time.monotonic() - t0 < 5  # the trap ran: no wait for the grace period
+    assert engine.container_inspect(c.id).state.exit_code == 7
+    assert any("got-usr1" in ln.text for ln in engine.container_logs(c.id))
+    actions = [e["action"] for e in engine.store.read_events() if e["id"] == c.id]
+    assert actions[-3:] == ["kill", "die", "stop"]
+
+
+def test_stop_waits_the_grace_period_then_kills(engine: LocalEngine) -> None:
+    c = engine.container_create(spec("trap '' TERM; while true; do sleep 0.05; done",
+                                     stop_grace_period=1.0))
+    engine.container_start(c.id)
+    t0 = time.monotonic()
+    engine.container_stop(c.id)
+    elapsed = time.monotonic() - t0
+    assert 0.9 <= elapsed < 4
+    assert engine.container_inspect(c.id).state.exit_code == 137
+
+
+def test_init_forwards_sigterm_and_reaps_zombies(engine: LocalEngine) -> None:
+    c = engine.container_create(spec(
+        "for i in 1 2 3; do sh -c 'sleep 0.05 &'; done; sleep 0.5; "
+        "ps -o pid,stat,comm; echo done; while true; do sleep 0.05; done", init=True))
+    engine.container_start(c.id)
+    wait_for(lambda: any("done" in ln.text for ln in engine.container_logs(c.id)))
+    table = "".join(ln.text for ln in engine.container_logs(c.id))
+    rows = [r.split() for r in table.splitlines()[1:] if r.strip() and r != "done"]
+    assert rows and rows[0][0] == "1" and "init" in rows[0][2]
+    assert not [r for r in rows if r[1].startswith("Z")], table
+    t0 = time.monotonic()
+    engine.container_stop(c.id, timeout=10)
+    assert time.monotonic() - t0 < 3
+    assert engine.container_inspect(c.id).state.exit_code == 143
+
+
+def test_read_only_rootfs_allows_only_tmpfs(engine: LocalEngine) -> None:
+    code, out, err = run(engine, "touch /x && echo root-writable; touch /scratch/y && "
+                                 "echo tmpfs-ok; echo hi > /etc/hosts && echo hosts-ok",
+                         read_only=True,
+                         mounts=(Mount(type="tmpfs", target="/scratch"),))
+    assert "root-writable" not in out
+    assert "Read-only file system" in err
+    assert "tmpfs-ok" in out
+
+
+def test_capabilities_default_and_changed(engine: LocalEngine) -> None:
+    def cap_eff(**kw: object) -> str:
+        _, out, _ = run(engine, "grep CapEff /proc/self/status", **kw)
+        return out.split()[-1]
+
+    def cap_bnd(**kw: object) -> str:
+        _, out, _ = run(engine, "grep CapBnd /proc/self/status", **kw)
+        return out.split()[-1]
+
+    assert cap_eff() == "00000000a80425fb"
+    assert cap_eff(cap_add=("SYS_ADMIN",)) == "00000000a82425fb"
+    assert cap_eff(cap_drop=("ALL",)) == "0000000000000000"
+    assert cap_eff(user="app") == "0000000000000000"
+    assert cap_bnd(user="app") == "00000000a80425fb"
+
+
+def test_isolation_masks_and_devices(engine: LocalEngine) -> None:
+    code, out, err = run(engine, (
+        "echo keys=$(wc -c < /proc/keys) timers=$(wc -c < /proc/timer_list); "
+        "echo firmware=$(ls /sys/firmware | wc -l); "
+        "echo x > /proc/sys/kernel/domainname 2>/dev/null || echo procsys-ro; "
+        "mkdir /sys/x 2>/dev/null || echo sys-ro; "
+        "echo dev=$(ls /dev | tr '\\n' ' '); echo pid=$$; hostname; "
+        "grep NoNewPrivs /proc/self/status; grep SigIgn /proc/self/status; "
+        "ls /proc/self/fd | wc -l; mount | grep ' /dev/pts '"), hostname="isolated")
+    assert code == 0, err
+    assert "keys=0 timers=0" in out
+    assert "firmware=0" in out
+    assert "procsys-ro" in out and "sys-ro" in out
+    dev = out.split("dev=")[1].splitlines()[0].split()
+    assert sorted(dev) == sorted(["core", "fd", "full", "mqueue", "null", "ptmx", "pts",
+                                  "random", "shm", "stderr", "stdin", "stdout", "tty",
+                                  "urandom", "zero"])
+    assert "pid=1" in out and "isolated" in out
+    assert "NoNewPrivs:\t0" in out and "SigIgn:\t0000000000000000" in out
+    assert "newinstance" in out or "ptmxmode=666" in out
+
+
+def test_no_new_privileges_and_user(engine: LocalEngine) -> None:
+    _, out, _ = run(engine, "id; grep NoNewPrivs /proc/self/status; pwd", user="app",
+                    security_opt=("no-new-privileges:true",), working_dir="/home/app/work")
+    assert "uid=1000(app) gid=1000(app)" in out
+    assert "NoNewPrivs:\t1" in out
+    assert "/home/app/work" in out
+    with pytest.raises(InvalidArgument, match="unable to find user nosuchuser"):
+        engine.container_create(spec("true", user="nosuchuser"))
+
+
+def test_killed_monitor_reports_dead_and_remove_cleans_up(engine: LocalEngine) -> None:
+    from engine.runtime.cgroups import CgroupDriver
+
+    c = engine.container_create(spec("while true; do sleep 0.05; done"))
+    engine.container_start(c.id)
+    state = bundle.read_state(engine.store, c.id)
+    ctr_pid, mon_pid = state["pid"], state["monitor_pid"]
+    os.kill(mon_pid, signal.SIGKILL)
+    rec = wait_for(lambda: (r := engine.container_inspect(c.id)).state.status == "dead" and r)
+    assert not rec.state.running and "monitor" in rec.state.error
+    wait_for(lambda: not os.path.exists(f"/proc/{ctr_pid}")
+             or b"Z" in Path(f"/proc/{ctr_pid}/stat").read_bytes().split(b")")[1][:3])
+    assert c.id not in [x.id for x in engine.container_list()]
+    assert c.id in [x.id for x in engine.container_list(all=True)]
+    engine.container_remove(c.id)
+    assert not bundle.bundle_dir(engine.store, c.id).exists()
+    with pytest.raises(NotFound):
+        CgroupDriver.detect().open(c.id)
+
+
+def test_remove_running_needs_force(engine: LocalEngine) -> None:
+    c = engine.container_create(spec("while true; do sleep 0.05; done"))
+    engine.container_start(c.id)
+    with pytest.raises(Conflict, match="cannot remove a running container"):
+        engine.container_remove(c.id)
+    engine.container_remove(c.id, force=True)
+    with pytest.raises(NotFound):
+        engine.container_inspect(c.id)
+
+
+def test_concurrent_creators_do_not_corrupt_the_store(engine: LocalEngine) -> None:
+    from tests.root.runtime_fixtures import IMAGE
+
+    env = {**os.environ, "PYTHONPATH": REPO}
+    script = (
+        "import sys, json; from engine.api import ContainerSpec, Conflict\n"
+        "from engine.local import LocalEngine\n"
+        "e = LocalEngine(sys.argv[1]); made = []; lost = 0\n"
+        "for i in range(6):\n"
+        "    try:\n"
+        "        made.append(e.container_create(ContainerSpec(image=sys.argv[2], "
+        "name=f'shared{i}', command=('true',))).id)\n"
+        "    except Conflict:\n"
+        "        lost += 1\n"
+        "print(json.dumps({'made': made, 'lost': lost}))\n")
+
+    def creator() -> dict[str, object]:
+        out = subprocess.run([sys.executable, "-c", script, str(engine.store.root), IMAGE],
+                             capture_output=True, text=True, env=env, timeout=60, check=True)
+        return dict(json.loads(out.stdout))
+
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda _: creator(), range(2)))
+    made = [cid for r in results for cid in r["made"]]  # type: ignore[attr-defined]
+    assert len(made) == 6 and sum(int(r["lost"]) for r in results) == 6  # type: ignore[call-overload]
+    names = sorted(c.name for c in engine.container_list(all=True))
+    assert names == [f"shared{i}" for i in range(6)]
+    for cid in made:
+        json.loads(bundle.config_path(engine.store, cid).read_text())
+        json.loads(bundle.state_path(engine.store, cid).read_text())
+
+
+def test_log_rotation_from_log_options(engine: LocalEngine) -> None:
+    c = engine.container_create(spec(
+        "i=0; while [ $i -lt 200 ]; do echo line-$i; i=$((i+1)); done",
+        log_config=LogConfig(options=(("max-size", "2k"), ("max-file", "3")))))
+    engine.container_start(c.id)
+    assert engine.container_wait(c.id, timeout=10) == 0
+    log = bundle.log_path(engine.store, c.id)
+    files = sorted(p.name for p in log.parent.iterdir() if p.name.startswith(log.name))
+    assert files == [log.name, f"{log.name}.1", f"{log.name}.2"]
+    texts = [ln.text for ln in engine.container_logs(c.id)]
+    assert texts[-1] == "line-199\n" and 10 < len(texts) < 200
+    assert [ln.text for ln in engine.container_logs(c.id, tail=2)] == texts[-2:]
+
+
+def test_auto_remove_restart_and_idempotent_start(engine: LocalEngine) -> None:
+    c = engine.container_create(spec("while true; do sleep 0.05; done"))
+    engine.container_start(c.id)
+    pid = engine.container_inspect(c.id).state.pid
+    engine.container_start(c.id)  # already running: nothing happens
+    assert engine.container_inspect(c.id).state.pid == pid
+    engine.container_restart(c.id, timeout=0)
+    st = engine.container_inspect(c.id).state
+    assert st.status == "running" and st.pid != pid
+    assert [e["action"] for e in engine.store.read_events() if e["id"] == c.id][-1] == \
+        "restart"
+    engine.container_kill(c.id)
+    engine.container_wait(c.id, timeout=10)
+    temp = engine.container_create(spec("echo bye", auto_remove=True))
+    engine.container_start(temp.id)
+    wait_for(lambda: not bundle.bundle_dir(engine.store, temp.id).exists())
+    with pytest.raises(NotFound):
+        engine.container_inspect(temp.id)

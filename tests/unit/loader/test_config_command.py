@@ -1,0 +1,122 @@
+"""`pycompose config` flags, in-process through the CLI entry point; outputs checked
+against the reference on the same project."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from compose.cli.main import main
+from tests.unit.loader.loadhelp import write
+
+PROJECT = {
+    "compose.yaml": """\
+        services:
+          web:
+            image: "web:${TAG:-1}"
+            depends_on: [db]
+            volumes: [data:/data]
+            profiles: [front]
+          db:
+            image: postgres
+            environment: [PASSWORD=$$secret]
+          builder:
+            build: .
+        volumes:
+          data: {}
+          unused: {}
+        """,
+}
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    write(tmp_path, PROJECT)
+    monkeypatch.chdir(tmp_path)
+    for key in ("COMPOSE_FILE", "COMPOSE_PROFILES", "COMPOSE_PROJECT_NAME", "TAG"):
+        monkeypatch.delenv(key, raising=False)
+    return tmp_path
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as info:
+        main(["-p", "t", *argv])
+    out, err = capsys.readouterr()
+    return int(info.value.code or 0), out, err
+
+
+def test_json_format(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--profile", "front", "config", "--format", "json")
+    assert code == 0
+    data = json.loads(out)
+    assert sorted(data["services"]) == ["builder", "db", "web"]
+    assert data["services"]["web"]["image"] == "web:1"
+    assert data["services"]["db"]["environment"] == {"PASSWORD": "$$secret"}
+    assert data["volumes"] == {"data": {"name": "t_data"}}  # unused volume dropped
+    assert not out.endswith("\n")
+
+
+def test_yaml_is_the_default(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "config")
+    assert code == 0
+    assert out.startswith("name: t\nservices:\n  builder:\n    build:\n")
+    assert "      PASSWORD: $$secret\n" in out
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["config", "--services"], "builder\ndb\n"),
+    (["--profile", "front", "config", "--services"], "builder\ndb\nweb\n"),
+    (["config", "--profiles"], "front\n"),
+    (["--profile", "*", "config", "--volumes"], "data\n"),
+    (["config", "--networks"], "default\n"),
+    (["config", "--images"], "t-builder\npostgres\n"),
+    (["config", "-q"], ""),
+])
+def test_listings(project: Path, capsys: pytest.CaptureFixture[str], args: list[str],
+                  expected: str) -> None:
+    code, out, _ = run(capsys, *args)
+    assert (code, out) == (0, expected)
+
+
+def test_variables_table(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "config", "--variables")
+    assert code == 0
+    assert out == ("NAME                REQUIRED            DEFAULT VALUE       ALTERNATE VALUE\n"
+                   "TAG                 false               1                   \n")
+
+
+def test_environment(project: Path, capsys: pytest.CaptureFixture[str],
+                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TAG", "7")
+    code, out, _ = run(capsys, "config", "--environment")
+    assert code == 0
+    assert "TAG=7\n" in out and "COMPOSE_PROJECT_NAME=t\n" in out
+
+
+def test_output_file(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "config", "--format", "json", "-o", "out.json")
+    assert (code, out) == (0, "")
+    assert json.loads((project / "out.json").read_text())["name"] == "t"
+
+
+def test_no_interpolate_prints_the_bare_model(project: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "config", "--no-interpolate", "--format", "json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["services"]["web"]["image"] == "web:${TAG:-1}"
+    assert data["services"]["db"]["environment"] == ["PASSWORD=$$secret"]
+
+
+def test_error_is_one_line_and_exit_1(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (project / "compose.yaml").write_text("services:\n  a:\n    image: x\n    bogus: 1\n")
+    code, out, err = run(capsys, "config")
+    assert code == 1 and out == ""
+    assert len(err.strip().splitlines()) == 1 and "bogus" in err
+
+
+def test_bad_format_is_a_usage_error(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "config", "--format", "toml")
+    assert code == 1 and "invalid choice" in err

@@ -1,0 +1,115 @@
+"""extends (same file, other files, chains, cycles) and include (env, project
+directory, overrides, cycles); expected values checked against the reference."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from compose.errors import ConfigError, CycleError
+from tests.unit.loader.loadhelp import load_project
+
+EXTENDS_CHAIN = {
+    "compose.yaml": """\
+        services:
+          a:
+            extends: b
+          b:
+            extends: {service: c}
+          c:
+            extends: {file: sub/base.yaml, service: d}
+            environment: {FROM_C: "1"}
+        """,
+    "sub/base.yaml": """\
+        services:
+          d:
+            image: d
+            volumes: [./here:/here]
+            extends: e
+          e:
+            command: echo e
+            labels: [from=e]
+        """,
+}
+
+
+def test_extends_chain_across_files(tmp_path: Path) -> None:
+    services = load_project(tmp_path, EXTENDS_CHAIN).data["services"]
+    expected = {
+        "command": ["echo", "e"], "entrypoint": None, "environment": {"FROM_C": "1"},
+        "image": "d", "labels": {"from": "e"}, "networks": {"default": None},
+        "volumes": [{"type": "bind", "source": str(tmp_path / "sub" / "here"),
+                     "target": "/here", "bind": {"create_host_path": True}}],
+    }
+    assert services == {"a": expected, "b": expected, "c": expected}
+
+
+def test_extends_cycle_names_the_chain(tmp_path: Path) -> None:
+    files = {"compose.yaml": "services:\n  a: {image: x, extends: b}\n  b: {extends: c}\n"
+                             "  c: {extends: a}\n"}
+    with pytest.raises(CycleError) as info:
+        load_project(tmp_path, files)
+    compose = tmp_path / "compose.yaml"
+    assert str(info.value) == (f"Circular reference:\n  a in {compose}\n"
+                               f"  extends b in {compose}\n  extends c in {compose}\n"
+                               f"  extends a in {compose}")
+
+
+def test_extends_unknown_service(tmp_path: Path) -> None:
+    files = {"compose.yaml": "services:\n  a: {image: x, extends: nope}\n"}
+    with pytest.raises(ConfigError, match='service "nope" not found'):
+        load_project(tmp_path, files)
+
+
+def test_extends_unknown_service_in_other_file(tmp_path: Path) -> None:
+    files = {"compose.yaml": "services:\n  a: {image: x, extends: {file: o.yaml, service: z}}\n",
+             "o.yaml": "services:\n  y: {image: y}\n"}
+    with pytest.raises(ConfigError, match='service "z" not found in o.yaml'):
+        load_project(tmp_path, files)
+
+
+INCLUDE = {
+    "compose.yaml": """\
+        include:
+          - lib/compose.yaml
+          - path: [other/compose.yaml, other/override.yaml]
+            env_file: other/custom.env
+            project_directory: other
+        services:
+          main: {image: "main-${LIBVAR:-unset}", depends_on: [lib]}
+        """,
+    "lib/compose.yaml": """\
+        services:
+          lib: {image: "lib-${LIBVAR}", volumes: [./data:/data], env_file: lib.env}
+        """,
+    "lib/.env": "LIBVAR=fromlibdotenv\n",
+    "lib/lib.env": "E=1\n",
+    "other/compose.yaml": "services:\n  oth: {image: 'oth-${OTHVAR}', build: .}\n",
+    "other/override.yaml": "services: {oth: {command: echo over}}\n",
+    "other/custom.env": "OTHVAR=custom\n",
+}
+
+
+def test_include_uses_each_projects_dir_and_env(tmp_path: Path) -> None:
+    services = load_project(tmp_path, INCLUDE).data["services"]
+    assert services["main"]["image"] == "main-unset"  # the included .env stays inside
+    assert services["lib"]["image"] == "lib-fromlibdotenv"
+    assert services["lib"]["environment"] == {"E": "1"}
+    assert services["lib"]["volumes"][0]["source"] == str(tmp_path / "lib" / "data")
+    assert services["oth"]["image"] == "oth-custom"
+    assert services["oth"]["command"] == ["echo", "over"]
+    assert services["oth"]["build"]["context"] == str(tmp_path / "other")
+
+
+def test_include_parent_environment_wins(tmp_path: Path) -> None:
+    services = load_project(tmp_path, INCLUDE, env={"LIBVAR": "shell"}).data["services"]
+    assert services["lib"]["image"] == "lib-shell"
+    assert services["main"]["image"] == "main-shell"
+
+
+def test_include_cycle(tmp_path: Path) -> None:
+    files = {"compose.yaml": "include: [b.yaml]\nservices: {a: {image: a}}\n",
+             "b.yaml": "include: [compose.yaml]\nservices: {b: {image: b}}\n"}
+    with pytest.raises(CycleError, match="include cycle detected"):
+        load_project(tmp_path, files)
