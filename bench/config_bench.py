@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -37,7 +38,8 @@ class Project:
 
 @dataclass(frozen=True)
 class Timing:
-    median_ms: float
+    median_ms: float  # wall clock
+    cpu_ms: float  # user + system CPU of the process: steadier on a busy machine
     exit_code: int
 
 
@@ -59,15 +61,19 @@ def pycompose_command() -> list[str]:
 
 
 def time_command(argv: list[str], cwd: Path, env: dict[str, str], runs: int) -> Timing:
-    samples: list[float] = []
+    walls: list[float] = []
+    cpus: list[float] = []
     code = 0
     for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         done = subprocess.run(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
-        samples.append((time.perf_counter() - start) * 1000)
+        walls.append((time.perf_counter() - start) * 1000)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append((after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) * 1000)
         code = done.returncode
-    return Timing(statistics.median(samples), code)
+    return Timing(statistics.median(walls), statistics.median(cpus), code)
 
 
 def generated_project(where: Path, count: int = 200) -> Project:
@@ -154,8 +160,9 @@ def run(argv: list[str] | None = None) -> int:
             theirs = time_command(reference + args, cwd, env, opts.runs) if reference else None
             rows.append({
                 "what": label, "pycompose_ms": round(ours.median_ms, 1),
-                "pycompose_exit": ours.exit_code,
+                "pycompose_cpu_ms": round(ours.cpu_ms, 1), "pycompose_exit": ours.exit_code,
                 "reference_ms": round(theirs.median_ms, 1) if theirs else None,
+                "reference_cpu_ms": round(theirs.cpu_ms, 1) if theirs else None,
                 "reference_exit": theirs.exit_code if theirs else None,
                 "ratio": round(ours.median_ms / theirs.median_ms, 2) if theirs else None,
             })
@@ -163,16 +170,18 @@ def run(argv: list[str] | None = None) -> int:
         for row in rows:
             print(json.dumps(row))
         return 0
-    print(f"median of {opts.runs} runs; pycompose: {' '.join(mine)}; reference: "
-          f"{' '.join(reference) if reference else 'not found'}")
-    print(f"{'measurement':<48} {'pycompose':>18} {'reference':>18} {'ratio':>7}")
+    print(f"median of {opts.runs} runs (wall / CPU ms); pycompose: {' '.join(mine)}; "
+          f"reference: {' '.join(reference) if reference else 'not found'}; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(f"{'measurement':<44} {'pycompose':>20} {'reference':>20} {'ratio':>6}")
     for row in rows:
-        ours_text = f"{row['pycompose_ms']} ms" + ("" if row["pycompose_exit"] == 0
-                                                  else f" (exit {row['pycompose_exit']})")
-        theirs_text = "-" if row["reference_ms"] is None else f"{row['reference_ms']} ms" + (
-            "" if row["reference_exit"] == 0 else f" (exit {row['reference_exit']})")
+        ours_text = f"{row['pycompose_ms']:.0f} / {row['pycompose_cpu_ms']:.0f}" + (
+            "" if row["pycompose_exit"] == 0 else f" (exit {row['pycompose_exit']})")
+        theirs_text = "-" if row["reference_ms"] is None else (
+            f"{row['reference_ms']:.0f} / {row['reference_cpu_ms']:.0f}" +
+            ("" if row["reference_exit"] == 0 else f" (exit {row['reference_exit']})"))
         ratio = "-" if row["ratio"] is None else f"{row['ratio']}x"
-        print(f"{str(row['what'])[:48]:<48} {ours_text:>18} {theirs_text:>18} {ratio:>7}")
+        print(f"{str(row['what'])[:44]:<44} {ours_text:>20} {theirs_text:>20} {ratio:>6}")
     return 0
 
 

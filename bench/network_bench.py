@@ -173,16 +173,22 @@ def main() -> int:
         engine.container_remove(c.id, force=True)
         engine.container_remove(n.id, force=True)
         plain = ContainerSpec(image="bench:bb", command=("sleep", "60"), stop_grace_period=0.1)
-        results["container start"] = {
-            "network_mode none ms": start_time(engine, ContainerSpec(
-                **{**plain.__dict__, "network_mode": "none"}), args.runs) * 1e3,
-            "bridge + DNS ms": start_time(engine, ContainerSpec(
-                **{**plain.__dict__, "networks": (EndpointSpec(net.name),)}), args.runs) * 1e3,
-            "bridge + DNS + 2 published ports ms": start_time(engine, ContainerSpec(
-                **{**plain.__dict__, "networks": (EndpointSpec(net.name),),
-                   "ports": (PortBinding(80, host_ip="127.0.0.1"),
-                             PortBinding(81, "udp", host_ip="127.0.0.1"))}), args.runs) * 1e3,
+        on_net = ContainerSpec(**{**plain.__dict__, "networks": (EndpointSpec(net.name),)})
+        timings = {
+            "network_mode none": start_time(engine, ContainerSpec(
+                **{**plain.__dict__, "network_mode": "none"}), args.runs),
+            "first on its network (starts the DNS responder)": start_time(
+                engine, on_net, args.runs),
         }
+        keeper = engine.container_create(ContainerSpec(**{**on_net.__dict__,
+                                                          "name": unique("keep")}))
+        engine.container_start(keeper.id)  # keeps the responder up for the next ones
+        timings["another on the network"] = start_time(engine, on_net, args.runs)
+        timings["another, + 2 published ports"] = start_time(engine, ContainerSpec(
+            **{**on_net.__dict__, "ports": (PortBinding(80, host_ip="127.0.0.1"),
+                                            PortBinding(81, "udp", host_ip="127.0.0.1"))}),
+            args.runs)
+        results["container start ms"] = {k: v * 1e3 for k, v in timings.items()}
     finally:
         for ctr in engine.container_list(all=True):
             engine.container_remove(ctr.id, force=True)
@@ -201,8 +207,8 @@ def main() -> int:
         r = results[label]
         print(f"{label:<30}{r['throughput_GBps']:>10.2f} GB/s{r['connect_first_rtt_ms']:>11.2f} ms"
               f"{r['rtt_us']:>11.0f} µs")
-    for key, value in results["container start"].items():
-        print(f"container start, {key:<40}{value:>8.1f}")
+    for key, value in results["container start ms"].items():
+        print(f"container start, {key:<50}{value:>8.1f} ms")
     return 0
 
 

@@ -48,7 +48,7 @@ class Executor:
         finished: set[int] = set()
         running: dict[Future[None], Operation] = {}
         failures: list[str] = []
-        workers = self.parallel if self.parallel > 0 else max(4, len(pending))
+        workers = self.parallel if self.parallel > 0 else min(32, max(4, len(pending)))
         with ThreadPoolExecutor(max_workers=workers or 1) as pool:
             try:
                 self._schedule(pool, pending, finished, running, failures)
@@ -113,14 +113,25 @@ class Executor:
         self._step(f"Volume {op.target}", "Creating", "Created",
                    lambda: self.engine.volume_create(spec))
 
+    def _progress(self, resource: str, status: str) -> Callable[[Any], None]:
+        """Relays an engine pull/build progress report as the resource's detail text."""
+        def report(p: Any) -> None:
+            detail = " ".join(part for part in (str(p.id)[:19], p.status, p.text) if part)
+            self.renderer.event(resource, status, text=detail)
+
+        return report
+
     def _pull_image(self, op: Operation) -> None:
-        self._step(f"Image {op.target}", "Pulling", "Pulled",
-                   lambda: self.engine.image_pull(op.target))
+        resource = f"Image {op.target}"
+        report = self._progress(resource, "Pulling")
+        self._step(resource, "Pulling", "Pulled",
+                   lambda: self.engine.image_pull(op.target, report))
 
     def _build_image(self, op: Operation) -> None:
         spec = build_spec(self.info, self.data, op.service)
-        self._step(f"Image {op.target}", "Building", "Built",
-                   lambda: self.engine.image_build(spec))
+        resource = f"Image {op.target}"
+        report = self._progress(resource, "Building")
+        self._step(resource, "Building", "Built", lambda: self.engine.image_build(spec, report))
 
     def _spec(self, op: Operation) -> Any:
         return container_spec(self.info, self.data, op.service, op.number)
@@ -155,7 +166,7 @@ class Executor:
     def _remove_container(self, op: Operation) -> None:
         def remove() -> None:
             self.engine.container_stop(op.target, self.timeout)
-            self.engine.container_remove(op.target, force=True, volumes=True)
+            self.engine.container_remove(op.target, force=True, volumes=op.remove_volumes)
 
         self._step(f"Container {op.target}", "Removing", "Removed", remove)
 

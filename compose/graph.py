@@ -23,10 +23,10 @@ def find_cycle(depends_on: Mapping[str, Iterable[str]]) -> list[str] | None:
     Services are visited in name order and so are their dependencies, so the same file
     always names the same cycle; dependencies on unknown services are ignored.
     """
-    deps = {name: sorted(d for d in depends_on[name] if d in depends_on)
+    deps = {name: sorted((d for d in depends_on[name] if d in depends_on), key=str)
             for name in depends_on}
     done: set[str] = set()
-    for start in sorted(deps):
+    for start in sorted(deps, key=str):
         if start in done:
             continue
         trail: list[str] = [start]
@@ -125,6 +125,23 @@ class ServiceGraph:
         self._known(name)
         return set(nx.ancestors(self.graph, name))
 
+    def restart_with(self, name: str) -> list[str]:
+        """Services to restart when `name` is restarted or recreated: those whose
+        `depends_on` entry for it says `restart: true` (directly), in start order."""
+        self._known(name)
+        wanted = {other for other in self.dependents_direct(name)
+                  if _dependency_field(self.services[other], name, "restart") is True}
+        return [n for n in self.order() if n in wanted]
+
+    def dependents_direct(self, name: str) -> set[str]:
+        self._known(name)
+        return set(self.graph.predecessors(name))
+
+    def condition(self, service: str, dependency: str) -> str:
+        """The `depends_on` condition of `service` on `dependency` (service_started...)."""
+        value = _dependency_field(self.services[service], dependency, "condition")
+        return value if isinstance(value, str) else "service_started"
+
     def select(self, names: Iterable[str], *, with_dependencies: bool = True) -> list[str]:
         """The services to act on for `up web` (with its dependencies) or `--no-deps`,
         in start order."""
@@ -194,6 +211,15 @@ class ServiceGraph:
         if image and data.get("image"):
             out.append(("Image", [str(data["image"])]))
         return out
+
+
+def _dependency_field(service: Any, dependency: str, field: str) -> Any:
+    deps = service.get("depends_on") if isinstance(service, Mapping) else \
+        getattr(service, "depends_on", None)
+    entry = (deps or {}).get(dependency)
+    if isinstance(entry, Mapping):
+        return entry.get(field)
+    return getattr(entry, field, None)
 
 
 def _port_text(port: Any) -> str:

@@ -33,6 +33,10 @@ def seconds(duration: str | None, default: float | None = None) -> float | None:
     return default if duration is None else parse_duration(duration)
 
 
+def _seconds(duration: str | None, default: float) -> float:
+    return default if duration is None else parse_duration(duration)
+
+
 class Model(BaseModel):
     """Base of every model: immutable, keeps unknown keys, no reserved field prefixes."""
 
@@ -112,6 +116,27 @@ class Healthcheck(Model):
     @property
     def disabled(self) -> bool:
         return bool(self.disable) or (self.test is not None and self.test[:1] == ["NONE"])
+
+    # Seconds, with Docker's defaults for what is not set.
+    @property
+    def interval_seconds(self) -> float:
+        return _seconds(self.interval, 30.0)
+
+    @property
+    def timeout_seconds(self) -> float:
+        return _seconds(self.timeout, 30.0)
+
+    @property
+    def start_period_seconds(self) -> float:
+        return _seconds(self.start_period, 0.0)
+
+    @property
+    def start_interval_seconds(self) -> float:
+        return _seconds(self.start_interval, 5.0)
+
+    @property
+    def retries_or_default(self) -> int:
+        return 3 if self.retries is None else self.retries
 
 
 class DependsOn(Model):
@@ -356,6 +381,11 @@ class Service(Model):
     @property
     def dependencies(self) -> list[str]:
         return sorted(self.depends_on or {})
+
+    @property
+    def stop_grace_seconds(self) -> float:
+        """How long `stop` waits before SIGKILL (Docker's default: 10s)."""
+        return _seconds(self.stop_grace_period, 10.0)
 
     def env(self) -> dict[str, str]:
         """The container environment: variables with a value (unset ones dropped)."""

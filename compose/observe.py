@@ -27,6 +27,7 @@ class ObservedContainer:
     image_id: str = ""
     id: str = ""
     exit_code: int = 0
+    depends_on: tuple[str, ...] = ()  # from the depends_on label: services it needs
 
     @property
     def running(self) -> bool:
@@ -54,7 +55,9 @@ def observed_container(c: Container) -> ObservedContainer:
         health=c.state.health.status if c.state.health and c.state.health.status != "none"
         else "",
         oneoff=labels.get(L.ONEOFF, "False") == "True", image=c.image, image_id=c.image_id,
-        id=c.id, exit_code=c.state.exit_code)
+        id=c.id, exit_code=c.state.exit_code,
+        depends_on=tuple(d.split(":", 1)[0] for d in labels.get(L.DEPENDS_ON, "").split(",")
+                         if d))
 
 
 def project_containers(engine: Engine, project: str, *, all: bool = True,

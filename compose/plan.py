@@ -55,6 +55,7 @@ class Operation:
     number: int = 0
     target: str = ""  # engine name: the container/network/volume/image acted on or created
     required: bool = True  # a failed wait on a `required: false` dependency only warns
+    remove_volumes: bool = False  # removals: also the container's anonymous volumes
 
     def __str__(self) -> str:
         deps = ",".join(str(d) for d in self.deps)
@@ -89,6 +90,7 @@ class UpOptions:
     no_start: bool = False
     run: bool = False  # `run`: prepare the targets' dependencies and resources, not them
     inactive: tuple[str, ...] = ()  # services disabled by profiles: never orphans
+    ignore_orphans: bool = False  # COMPOSE_IGNORE_ORPHANS: no warning about them
 
 
 @dataclass(frozen=True)
@@ -265,139 +267,166 @@ def _diverged(c: ObservedContainer, svc_hash: str, image: str | None) -> str:
 def plan_up(data: Mapping[str, Any], observed: ObservedState,
             options: UpOptions | None = None) -> Plan:
     """What `up` must do to make the engine match the project."""
-    options = options or UpOptions()
-    services: Mapping[str, Mapping[str, Any]] = data.get("services") or {}
-    project = data["name"]
-    chosen_set = selected_services(services, options.services, options.no_deps)
-    chosen = [s for s in service_order(services) if s in chosen_set]
-    b = _Builder()
-    resource_ops = _resource_ops(b, data, observed, chosen)
-    image_ops = _image_ops(b, data, observed, chosen, options)
+    return _UpPlanner(data, observed, options or UpOptions()).plan()
 
-    started: dict[str, list[int]] = {}  # service -> the last operation of each replica
-    recreated: set[str] = set()
-    waits: dict[tuple[str, str], int] = {}
-    dependents: dict[int, list[str]] = {}
 
-    for name in chosen:
-        svc = services[name]
-        want = options.scale.get(name, replicas(svc))
+ORPHAN_WARNING = ("Found orphan containers ({names}) for this project. If you removed or "
+                  "renamed this service in your compose file, you can run this command "
+                  "with the --remove-orphans flag to clean it up.")
+
+
+class _UpPlanner:
+    """One `plan_up` run: services in dependency order, each planned from its own
+    containers and from what its dependencies' operations turned out to be."""
+
+    def __init__(self, data: Mapping[str, Any], observed: ObservedState,
+                 options: UpOptions) -> None:
+        self.data = data
+        self.observed = observed
+        self.options = options
+        self.services: Mapping[str, Mapping[str, Any]] = data.get("services") or {}
+        self.chosen = selected_services(self.services, options.services, options.no_deps)
+        self.b = _Builder()
+        self.resource_ops: dict[str, int] = {}
+        self.image_ops: dict[str, int] = {}
+        self.started: dict[str, list[int]] = {}  # service -> last operation of each replica
+        self.recreated: set[str] = set()
+        self.waits: dict[tuple[str, str], int] = {}  # (service, condition) -> wait op
+        self.dependents: dict[int, list[str]] = {}  # wait op -> services waiting on it
+
+    def plan(self) -> Plan:
+        order = [s for s in service_order(self.services) if s in self.chosen]
+        self.resource_ops = _resource_ops(self.b, self.data, self.observed, order)
+        self.image_ops = _image_ops(self.b, self.data, self.observed, order, self.options)
+        for name in order:
+            self.service(name)
+        self.drop_idle_waits()
+        self.orphans()
+        return self.b.plan()
+
+    def service(self, name: str) -> None:
+        svc = self.services[name]
+        want = self.options.scale.get(name, replicas(svc))
         if want > 1 and svc.get("container_name"):
             raise PlanError(f'service "{name}" uses container_name '
                             f'"{svc["container_name"]}" and cannot be scaled to {want}')
-        svc_hash = service_hash(svc)
-        image = image_id(observed, image_ref(project, name, svc))
-        existing = [c for c in observed.containers if c.service == name and not c.oneoff]
+        deps = [self.resource_ops[f"network:{k}"] for k in (svc.get("networks") or {})
+                if f"network:{k}" in self.resource_ops]
+        deps += [self.resource_ops[f"volume:{v.get('source')}"] for v in svc.get("volumes") or []
+                 if f"volume:{v.get('source')}" in self.resource_ops]
+        if name in self.image_ops:
+            deps.append(self.image_ops[name])
+        waits, restart_after = self.dependencies(name, svc)
+        if self.options.run and name in self.options.services:
+            self.started[name] = []  # `run` makes its own container
+            return
+        self.started[name] = self.replicas(name, svc, want, deps + waits, restart_after)
 
-        def stale(c: ObservedContainer, svc_hash: str = svc_hash,
-                  image: str | None = image) -> bool:
-            return bool(_diverged(c, svc_hash, image)) and options.recreate == "diverged" \
-                or options.recreate == "force"
-
-        # Keep up-to-date containers first, lowest numbers first; drop the rest.
-        existing.sort(key=lambda c: (stale(c), c.number, c.name))
-        keep, drop = existing[:want], existing[want:]
-
-        deps: list[int] = [resource_ops[f"network:{k}"] for k in (svc.get("networks") or {})
-                           if f"network:{k}" in resource_ops]
-        deps += [resource_ops[f"volume:{v.get('source')}"] for v in svc.get("volumes") or []
-                 if f"volume:{v.get('source')}" in resource_ops]
-        if name in image_ops:
-            deps.append(image_ops[name])
-
-        # What the service waits for: its dependencies brought up (and healthy/completed).
+    def dependencies(self, name: str, svc: Mapping[str, Any]) -> tuple[list[int], list[int]]:
+        """(operations the service's containers wait for, those after which a running
+        container restarts because a `restart: true` dependency was recreated)."""
+        waits: list[int] = []
         restart_after: list[int] = []
-        wait_deps: list[int] = []
         for dep, cond in (svc.get("depends_on") or {}).items():
-            if dep not in services:
+            if dep not in self.services:
                 if cond.get("required", True):
                     raise PlanError(f"service {name} depends on undefined service {dep}")
-                b.warnings.append(f"service {name}: optional dependency {dep} is not enabled")
+                self.b.warnings.append(
+                    f"service {name}: optional dependency {dep} is not enabled")
                 continue
-            if dep not in chosen_set:
+            if dep not in self.chosen:
                 continue
             condition = cond.get("condition", "service_started")
-            dep_ready = list(started.get(dep, []))
-            if condition != "service_started" and not options.no_start:
+            ready = list(self.started.get(dep, []))
+            if condition != "service_started" and not self.options.no_start:
                 key = (dep, condition)
-                if key not in waits:
+                if key not in self.waits:
                     kind = (OpType.WAIT_HEALTHY if condition == "service_healthy"
                             else OpType.WAIT_COMPLETED)
-                    waits[key] = b.add(kind, f"service:{dep}", "", started.get(dep, []),
-                                       service=dep, required=bool(cond.get("required", True)))
-                    dependents[waits[key]] = []
-                dependents[waits[key]].append(name)
-                dep_ready = [waits[key]]
-            wait_deps += dep_ready
-            if cond.get("restart") and dep in recreated:
-                restart_after += dep_ready
+                    self.waits[key] = self.b.add(kind, f"service:{dep}", "", ready, service=dep,
+                                                 required=bool(cond.get("required", True)))
+                    self.dependents[self.waits[key]] = []
+                self.dependents[self.waits[key]].append(name)
+                ready = [self.waits[key]]
+            waits += ready
+            if cond.get("restart") and dep in self.recreated:
+                restart_after += ready
+        return waits, restart_after
 
-        ops_of_service: list[int] = []
-        if options.run and name in options.services:
-            started[name] = []
-            continue
+    def replicas(self, name: str, svc: Mapping[str, Any], want: int, deps: list[int],
+                 restart_after: list[int]) -> list[int]:
+        """Operations for the replicas; returns the last operation of each."""
+        b, options = self.b, self.options
+        svc_hash = service_hash(svc)
+        image = image_id(self.observed, image_ref(self.data["name"], name, svc))
+        existing = [c for c in self.observed.containers if c.service == name and not c.oneoff]
+
+        def why_recreate(c: ObservedContainer) -> str:
+            if options.recreate == "force":
+                return "--force-recreate"
+            return _diverged(c, svc_hash, image) if options.recreate == "diverged" else ""
+
+        # Keep up-to-date containers first, lowest numbers first; drop the rest.
+        existing.sort(key=lambda c: (bool(why_recreate(c)), c.number, c.name))
+        keep, drop = existing[:want], existing[want:]
+        last: list[int] = []
         for c in drop:
             b.add(OpType.REMOVE_CONTAINER, f"service:{name}:{c.number}",
                   f"scale down to {want}", service=name, number=c.number, target=c.name)
-        used = {c.number for c in existing}
         for c in keep:
-            why = "--force-recreate" if options.recreate == "force" else \
-                _diverged(c, svc_hash, image) if options.recreate == "diverged" else ""
+            resource = f"service:{name}:{c.number}"
+            fields = {"service": name, "number": c.number, "target": c.name}
+            why = why_recreate(c)
             if why:
-                op = b.add(OpType.RECREATE_CONTAINER, f"service:{name}:{c.number}", why,
-                           deps + wait_deps, service=name, number=c.number, target=c.name)
-                recreated.add(name)
+                op = b.add(OpType.RECREATE_CONTAINER, resource, why, deps, **fields)
+                self.recreated.add(name)
                 if not options.no_start:
-                    op = b.add(OpType.START_CONTAINER, f"service:{name}:{c.number}",
-                               "recreated", [op], service=name, number=c.number, target=c.name)
-                ops_of_service.append(op)
+                    op = b.add(OpType.START_CONTAINER, resource, "recreated", [op], **fields)
+                last.append(op)
             elif restart_after and c.running:
-                ops_of_service.append(b.add(
-                    OpType.RESTART_CONTAINER, f"service:{name}:{c.number}",
-                    "dependency recreated (depends_on.restart)", restart_after,
-                    service=name, number=c.number, target=c.name))
+                last.append(b.add(OpType.RESTART_CONTAINER, resource,
+                                  "dependency recreated (depends_on.restart)", restart_after,
+                                  **fields))
             elif not c.running and not options.no_start:
-                ops_of_service.append(b.add(
-                    OpType.START_CONTAINER, f"service:{name}:{c.number}",
-                    f"container is {c.status}", deps + wait_deps, service=name,
-                    number=c.number, target=c.name))
-        number = 0
-        for _ in range(want - len(keep)):
-            number = next(n for n in range(number + 1, number + want + len(used) + 2)
-                          if n not in used)
-            target = container_name(project, name, number, svc)
+                last.append(b.add(OpType.START_CONTAINER, resource, f"container is {c.status}",
+                                  deps, **fields))
+        used = {c.number for c in existing}
+        free = (n for n in range(1, want + len(used) + 1) if n not in used)
+        for number in list(free)[:want - len(keep)]:
+            resource = f"service:{name}:{number}"
+            fields = {"service": name, "number": number,
+                      "target": container_name(self.data["name"], name, number, svc)}
             cause = "no existing container" if not existing else f"scale up to {want}"
-            op = b.add(OpType.CREATE_CONTAINER, f"service:{name}:{number}", cause,
-                       deps + wait_deps, service=name, number=number, target=target)
+            op = b.add(OpType.CREATE_CONTAINER, resource, cause, deps, **fields)
             if not options.no_start:
-                op = b.add(OpType.START_CONTAINER, f"service:{name}:{number}", "created", [op],
-                           service=name, number=number, target=target)
-            ops_of_service.append(op)
-        started[name] = ops_of_service
+                op = b.add(OpType.START_CONTAINER, resource, "created", [op], **fields)
+            last.append(op)
+        return last
 
-    # A wait is only worth doing when something waits on it.
-    for op_id, names in dependents.items():
-        needed = any(started.get(n) or options.run and n in options.services for n in names)
-        cause = "required by " + ", ".join(sorted(set(names)))
-        b.amend(op_id, cause=cause if needed else cause + " (nothing to start)")
-    b.ops = [op for op in b.ops if not op.cause.endswith("(nothing to start)")]
-    _renumber(b)
+    def drop_idle_waits(self) -> None:
+        """A wait is only worth doing when something that waits on it has work."""
+        idle = set()
+        for op_id, names in self.dependents.items():
+            needed = any(self.started.get(n) or self.options.run and n in self.options.services
+                         for n in names)
+            self.b.amend(op_id, cause="required by " + ", ".join(sorted(set(names))))
+            if not needed:
+                idle.add(op_id)
+        self.b.ops = [op for op in self.b.ops if op.id not in idle]
+        _renumber(self.b)
 
-    known = set(services) | set(options.inactive)
-    for c in observed.containers:
-        if c.oneoff or c.service in known:
-            continue
-        if options.remove_orphans:
-            b.add(OpType.REMOVE_ORPHAN, f"container:{c.name}",
-                  f"orphan: service {c.service} is not in the project", target=c.name)
-    orphans = sorted({c.name for c in observed.containers
-                      if not c.oneoff and c.service not in known})
-    if orphans and not options.remove_orphans:
-        b.warnings.append(
-            f"Found orphan containers ({', '.join(orphans)}) for this project. If you "
-            "removed or renamed this service in your compose file, you can run this "
-            "command with the --remove-orphans flag to clean it up.")
-    return b.plan()
+    def orphans(self) -> None:
+        known = set(self.services) | set(self.options.inactive)
+        orphans = sorted(c.name for c in self.observed.containers
+                         if not c.oneoff and c.service not in known)
+        if orphans and not self.options.remove_orphans:
+            if not self.options.ignore_orphans:
+                self.b.warnings.append(ORPHAN_WARNING.format(names=", ".join(orphans)))
+            return
+        for c in self.observed.containers:
+            if not c.oneoff and c.service not in known:
+                self.b.add(OpType.REMOVE_ORPHAN, f"container:{c.name}",
+                           f"orphan: service {c.service} is not in the project", target=c.name)
 
 
 def _renumber(b: _Builder) -> None:
@@ -420,6 +449,9 @@ def plan_down(data: Mapping[str, Any] | None, observed: ObservedState,
     the project goes, and the networks and volumes carrying its label."""
     options = options or DownOptions()
     services: Mapping[str, Mapping[str, Any]] = (data or {}).get("services") or {}
+    if data is None:  # the containers' depends_on labels still give the order
+        services = {c.service: {"depends_on": {d: {} for d in c.depends_on}}
+                    for c in observed.containers}
     b = _Builder()
     order = service_order(services) if services else []
     if options.services:
@@ -432,25 +464,24 @@ def plan_down(data: Mapping[str, Any] | None, observed: ObservedState,
         by_service[name] = [
             b.add(OpType.REMOVE_CONTAINER, f"service:{name}:{c.number}" if not c.oneoff
                   else f"container:{c.name}", "down", after, service=name,
-                  number=c.number, target=c.name)
+                  number=c.number, target=c.name, remove_volumes=options.volumes)
             for c in observed.containers if c.service == name]
     if not options.services:
         for c in observed.containers:
             if c.service in options.inactive:
                 b.add(OpType.REMOVE_CONTAINER, f"service:{c.service}:{c.number}", "down",
-                      service=c.service, number=c.number, target=c.name)
+                      service=c.service, number=c.number, target=c.name,
+                      remove_volumes=options.volumes)
     orphans = [c for c in observed.containers
                if c.service not in services and c.service not in options.inactive]
-    if not options.services and (data is None or options.remove_orphans):
+    if not options.services and options.remove_orphans:
         for c in orphans:
             b.add(OpType.REMOVE_ORPHAN, f"container:{c.name}",
-                  "down" if data is None else
-                  f"orphan: service {c.service} is not in the project", target=c.name)
-    elif orphans and data is not None and not options.services:
-        b.warnings.append(
-            f"Found orphan containers ({', '.join(sorted(c.name for c in orphans))}) for "
-            "this project. If you removed or renamed this service in your compose file, "
-            "you can run this command with the --remove-orphans flag to clean it up.")
+                  f"orphan: service {c.service} is not in the project", target=c.name,
+                  remove_volumes=options.volumes)
+    elif orphans and not options.services:
+        b.warnings.append(ORPHAN_WARNING.format(
+            names=", ".join(sorted(c.name for c in orphans))))
     if options.services:
         return b.plan()
     containers = [op.id for op in b.ops]

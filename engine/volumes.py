@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import hashlib
-import json
 import os
 import re
 import shutil
@@ -166,16 +165,15 @@ class VolumeService:
         return found
 
     def _volume_users(self, name: str) -> list[str]:
+        """Containers (running or not) that mount the volume, anonymous ones included."""
         hook = getattr(self, "_containers_using_volume", None)
-        if hook is not None:
-            return list(hook(name))
-        users = []
-        for cfg_path in self.store.path("containers").glob("*/config.json"):
-            with contextlib.suppress(OSError, ValueError):
-                cfg = json.loads(cfg_path.read_bytes())
-                for m in cfg.get("spec", {}).get("mounts", []):
-                    if m.get("type") == "volume" and m.get("source") == name:
-                        users.append(cfg.get("id", cfg_path.parent.name))
+        users = list(hook(name)) if hook is not None else []
+        listing = getattr(self, "container_list", None)
+        for c in listing(all=True) if listing is not None else []:
+            for m in c.spec.mounts:
+                if m.type == "volume" and c.id not in users and \
+                        (m.source or anonymous_name(c.id, m.target)) == name:
+                    users.append(c.id)
         return users
 
     def volume_remove(self, name: str, force: bool = False) -> None:

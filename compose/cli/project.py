@@ -162,8 +162,13 @@ def stop_in_order(engine: Engine, items: list[Container], order: list[str],
     groups: dict[str, list[Container]] = {}
     for c in by_order(items, order, reverse=True):
         groups.setdefault(c.labels.get(L.SERVICE, ""), []).append(c)
-    with ThreadPoolExecutor(max_workers=8) as pool:
+    pool = ThreadPoolExecutor(max_workers=8)
+    try:
         for group in groups.values():
             list(pool.map(one, group))
+    except BaseException:  # a second Ctrl-C: do not wait for the stops in flight
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
     if failures:
         raise ComposeError(failures[0])

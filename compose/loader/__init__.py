@@ -20,6 +20,21 @@ if TYPE_CHECKING:
     from compose.model import Project
 
 
+def _process_environment() -> dict[str, str]:
+    """os.environ without the LC_CTYPE that Python itself adds when it coerces the C
+    locale (PEP 538): the user's environment is what `config --environment` shows."""
+    environ = dict(os.environ)
+    if "LC_CTYPE" in environ:
+        try:
+            with open("/proc/self/environ", "rb") as handle:
+                original = handle.read().split(b"\0")
+        except OSError:
+            return environ
+        if not any(item.startswith(b"LC_CTYPE=") for item in original):
+            del environ["LC_CTYPE"]
+    return environ
+
+
 @dataclass(frozen=True)
 class LoadOptions:
     """Everything a load depends on (the global flags plus the process environment)."""
@@ -51,7 +66,7 @@ class LoadOptions:
             "env_files": tuple(getattr(globals_, "env_files", ()) or ()),
             "all_resources": bool(getattr(globals_, "all_resources", False)),
             "workdir": os.getcwd(),
-            "environ": dict(os.environ),
+            "environ": _process_environment(),
         }
         values.update(overrides)
         return cls(**values)

@@ -9,7 +9,7 @@ from typing import Any
 
 from compose.errors import ConfigError
 from compose.loader import canonical_values as v
-from compose.loader.canonical_values import Struct, list_of, map_of
+from compose.loader.canonical_values import Struct, StructDict, list_of, map_of
 from compose.loader.source import SourceMap
 
 _DURATION_FIELDS = ("timeout", "interval", "start_period", "start_interval")
@@ -24,7 +24,7 @@ HEALTHCHECK = Struct(
 PORT = Struct(["name", "mode", "host_ip", "target", "published", "protocol", "app_protocol"],
               {"target": v.integer, "published": v.string})
 
-BIND = Struct(["selinux", "propagation", "create_host_path"],
+BIND = Struct(["selinux", "propagation", "create_host_path", "recursive"],
               {"create_host_path": v.boolean})
 VOLUME_OPTS = Struct(["labels", "nocopy", "subpath"], {"labels": v.labels,
                                                          "nocopy": v.boolean})
@@ -170,7 +170,7 @@ SERVICE = Struct(
      "working_dir": v.string, "container_name": v.string, "image": v.string},
     keep=("command", "entrypoint", "attach", "init", "scale", "pids_limit"))
 
-IPAM_POOL = Struct(["subnet", "ip_range", "gateway", "aux_addresses"],
+IPAM_POOL = Struct(["subnet", "gateway", "ip_range", "aux_addresses"],
                    {"aux_addresses": v.labels})
 IPAM = Struct(["driver", "config", "options"],
               {"config": list_of(IPAM_POOL), "options": v.labels})
@@ -202,9 +202,10 @@ def bind_service(service: Any) -> Any:
         _service_pid_limit(out)
         out.setdefault("command", None)
         out.setdefault("entrypoint", None)
-        if "deploy" in out:
-            out["deploy"].setdefault("resources", {})
-            out["deploy"].setdefault("placement", {})
+        if isinstance(out.get("deploy"), dict):
+            deploy = {"resources": {}, "placement": {}, **out["deploy"]}
+            out["deploy"] = StructDict((k, deploy[k]) for k in DEPLOY.fields if k in deploy)
+            out["deploy"].update({k: v for k, v in deploy.items() if k not in out["deploy"]})
         if "blkio_config" in out:
             for key, items in out["blkio_config"].items():
                 if isinstance(items, list):
@@ -217,7 +218,7 @@ def bind_service(service: Any) -> Any:
                 watch["exec"] = {"command": None}
                 watches[i] = WATCH(watch)
         order = {k: i for i, k in enumerate(SERVICE.fields)}
-        out = dict(sorted(out.items(), key=lambda kv: order.get(kv[0], len(order))))
+        out = StructDict(sorted(out.items(), key=lambda kv: order.get(kv[0], len(order))))
     return out
 
 
@@ -242,7 +243,7 @@ def _bind_located(name: str, service: Any, source: SourceMap | None) -> Any:
 
 def bind_project(tree: dict[str, Any], source: SourceMap | None = None) -> dict[str, Any]:
     """The loaded tree -> the reference's JSON form (a new dict, keys sorted as it does)."""
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = StructDict()
     if "name" in tree:
         out["name"] = tree["name"]
     services = tree.get("services") or {}

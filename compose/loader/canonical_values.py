@@ -226,7 +226,9 @@ def extra_hosts(value: Any) -> Any:
             host, sep, ip = text.partition("=")
             if not sep:
                 host, sep, ip = text.partition(":")
-            pairs.append(f"{host}={ip}" if sep else text)
+            if not sep or not host or not ip:
+                raise ConfigError(f'invalid extra host "{text}": expected HOST:IP or HOST=IP')
+            pairs.append(f"{host}={ip}")
     else:
         return value
     return sorted(pairs)
@@ -263,7 +265,7 @@ def ulimit(value: Any) -> Any:
     if isinstance(value, dict):
         if "single" in value:
             return integer(value["single"])
-        return {k: integer(value[k]) for k in ("soft", "hard") if k in value}
+        return StructDict((k, integer(value[k])) for k in ("soft", "hard") if k in value)
     return integer(value)
 
 
@@ -271,6 +273,11 @@ def ssh_keys(value: Any) -> Any:
     if isinstance(value, list):
         return [str(v) for v in value]
     return value
+
+
+class StructDict(dict[str, Any]):
+    """A dict standing for a Go struct: its key order is the field order (a plain dict
+    is a Go map, whose keys the YAML renderer sorts as yaml.v3 does)."""
 
 
 class Struct:
@@ -302,10 +309,10 @@ class Struct:
                 continue
             out[key] = item
         if self.extensions:
-            for key, item in value.items():
+            for key in sorted(value, key=str):
                 if key not in out and key not in self.fields and str(key).startswith("x-"):
-                    out[key] = sorted_deep(item)
-        return out
+                    out[key] = sorted_deep(value[key])
+        return StructDict(out)
 
 
 def _empty(value: Any) -> bool:

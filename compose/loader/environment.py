@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from compose.errors import FileNotFound, InterpolationError, LoadError
+from compose.errors import FileNotFound, LoadError
 from compose.loader.interpolate import InvalidTemplateError, MissingRequiredError, substitute
 from compose.loader.source import Path, SourceMap, error_at
 from compose.loader.yamlload import go_string
@@ -269,7 +269,7 @@ def read_env_files(paths: Iterable[str], os_env: Mapping[str, str], *,
 def default_env_files(project_dir: str, os_env: Mapping[str, str]) -> list[str]:
     """The env files used when no `--env-file` is given: COMPOSE_ENV_FILES, else `.env`."""
     if "COMPOSE_ENV_FILES" in os_env:
-        return [p for p in os_env["COMPOSE_ENV_FILES"].split(",")]
+        return os_env["COMPOSE_ENV_FILES"].split(",")
     dotenv = os.path.join(project_dir, ".env")
     if os.path.isfile(dotenv) and not _truthy(os_env.get("COMPOSE_DISABLE_ENV_FILE")):
         return [dotenv]
@@ -277,7 +277,8 @@ def default_env_files(project_dir: str, os_env: Mapping[str, str]) -> list[str]:
 
 
 def _truthy(value: str | None) -> bool:
-    return (value or "").lower() in ("1", "true", "t", "yes", "y", "on")
+    """Go's strconv.ParseBool true values."""
+    return value in ("1", "t", "T", "true", "TRUE", "True")
 
 
 def project_environment(os_env: Mapping[str, str], project_dir: str,
@@ -373,7 +374,7 @@ def service_environment(environment: Any, env_files: Iterable[EnvFileRef],
 
 
 __all__ = [
-    "EnvFileError", "EnvFileRef", "InterpolationError", "default_env_files",
+    "EnvFileError", "EnvFileRef", "default_env_files",
     "env_file_refs", "environment_mapping", "parse_dotenv", "parse_raw_env",
     "project_environment", "read_env_file", "read_env_files", "resolve_environment",
     "service_environment",

@@ -29,9 +29,10 @@ class Tracker:
     def add(self, filename: str, service: str) -> Tracker:
         ref = (filename, service)
         if ref in self.chain:
-            lines = ["Circular reference:", f"  {self.chain[0][1]} in {self.chain[0][0]}"]
-            lines += [f"  extends {s} in {f}" for f, s in (*self.chain[1:], ref)]
-            raise CycleError("\n".join(lines))
+            # the reference's message, on one line
+            parts = [f"{self.chain[0][1]} in {self.chain[0][0]}"]
+            parts += [f"extends {s} in {f}" for f, s in (*self.chain[1:], ref)]
+            raise CycleError("Circular reference: " + " ".join(parts))
         return Tracker((*self.chain, ref))
 
 
@@ -39,10 +40,8 @@ def apply_extends(cfg: dict[str, Any], filename: str, loader: FileLoader,
                   resets: list[TreePath], tracker: Tracker | None = None) -> None:
     """Resolve every service's `extends` of one file's tree, in place."""
     services = cfg.get("services")
-    if services is None:
-        return
     if not isinstance(services, dict):
-        raise ConfigError("services must be a mapping")
+        return  # not a mapping: the schema check reports it, with its position
     for name in list(services):
         services[name] = _extend(name, services, filename, loader, resets,
                                  tracker or Tracker())

@@ -38,8 +38,8 @@ def _entries(value: Any) -> list[dict[str, Any]]:
 
 def _cycle(included: list[str], path: str) -> CycleError:
     chain = [*included, path]
-    return CycleError("include cycle detected:\n" + chain[0] + "\n include "
-                      + "\n include ".join(chain[1:]))
+    # the reference's message, on one line
+    return CycleError("include cycle detected: " + " include ".join(chain))
 
 
 def _env_files(entry: dict[str, Any], working_dir: str, project_dir: str) -> list[str]:

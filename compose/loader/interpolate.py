@@ -21,9 +21,13 @@ from compose.loader.yamlload import Tagged
 Lookup = Callable[[str], "str | None"]
 Warn = Callable[[str], None]
 
+# Go's case-insensitive `[_a-z]` also takes the two non-ASCII letters whose simple case
+# folding reaches an ASCII one: U+017F (long s) and U+212A (Kelvin sign).
+_NAME_START = "[_a-z\u017f\u212a]"
+_NAME_REST = "[_a-z0-9\u017f\u212a]*"
 _PATTERN = re.compile(
-    r"\$(?:(?P<escaped>\$)|(?P<named>[_a-z][_a-z0-9]*)"
-    r"|\{(?:(?P<braced>[_a-z][_a-z0-9]*(?::?[-+?].*)?)\}|(?P<invalid>)))",
+    rf"\$(?:(?P<escaped>\$)|(?P<named>{_NAME_START}{_NAME_REST})"
+    rf"|\{{(?:(?P<braced>{_NAME_START}{_NAME_REST}(?::?[-+?].*)?)\}}|(?P<invalid>)))",
     re.IGNORECASE | re.ASCII)
 # Operators, tried in the order they first appear in the expression.
 _OPERATORS = (":?", "?", ":-", "-", ":+", "+")

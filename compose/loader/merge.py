@@ -12,6 +12,7 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
+from compose.errors import ConfigError
 from compose.loader.treepath import TreePath, delete_path, find_rule, pattern
 
 Merger = Callable[[Any, Any, TreePath], Any]
@@ -188,7 +189,9 @@ def _key_value_index(entry: Any) -> str:
 
 def _volume_index(entry: Any) -> str:
     if isinstance(entry, dict):
-        return str(entry.get("target", ""))
+        if not isinstance(entry.get("target"), str):
+            raise ConfigError("service volume is missing a mount target")
+        return str(entry["target"])
     if isinstance(entry, str):
         from compose.loader.canonical_volumes import parse_volume
 
@@ -201,7 +204,9 @@ def _volume_index(entry: Any) -> str:
 
 def _device_index(entry: Any) -> str:
     if isinstance(entry, dict):
-        return str(entry.get("target", ""))
+        if not isinstance(entry.get("target"), str):
+            raise ConfigError("service device is missing a mount target")
+        return str(entry["target"])
     parts = str(entry).split(":")
     return parts[0] if len(parts) == 1 else parts[1]
 
@@ -276,8 +281,14 @@ def enforce_unicity(value: Any, path: TreePath = ()) -> Any:
             return value
         seq: list[Any] = []
         seen: dict[str, int] = {}
-        for entry in value:
-            key = index(entry)
+        for i, entry in enumerate(value):
+            try:
+                key = index(entry)
+            except ConfigError as exc:
+                from compose.loader.source import format_path
+
+                exc.path = format_path((*path, i))
+                raise
             if key in seen:
                 seq[seen[key]] = entry
                 continue

@@ -31,22 +31,6 @@ class _Resolver:
         self.working_dir = working_dir
         self.home = home
         self.relative_to = relative_to
-        self.rules: dict[tuple[str, ...], Callable[[Any], Any]] = {
-            pattern("services.*.build.context"): self.context_path,
-            pattern("services.*.build.additional_contexts.*"): self.context_path,
-            pattern("services.*.env_file.*.path"): self.abs_path,
-            pattern("services.*.label_file.*"): self.abs_path,
-            pattern("services.*.extends.file"): self.extends_path,
-            pattern("services.*.develop.watch.*.path"): self.abs_path,
-            pattern("services.*.volumes.*"): self.volume_mount,
-            pattern("services.*.build.ssh.*"): self.ssh_key,
-            pattern("configs.*.file"): self.maybe_unix_path,
-            pattern("secrets.*.file"): self.maybe_unix_path,
-            pattern("include.*.path"): self.abs_path,
-            pattern("include.*.project_directory"): self.abs_path,
-            pattern("include.*.env_file"): self.abs_path,
-            pattern("volumes.*"): self.volume_driver_opts,
-        }
 
     def abs_path(self, value: Any) -> Any:
         if isinstance(value, list):
@@ -108,15 +92,15 @@ class _Resolver:
         return after
 
     def walk(self, value: Any, path: TreePath) -> Any:
-        rule = find_rule(path, self.rules)
+        rule = find_rule(path, RULES)
         if rule is not None:
             if self.relative_to is not None and isinstance(value, dict):
                 before = value.get("source")
-                result = rule(value)
+                result = rule(self, value)
                 if isinstance(result, dict) and "source" in result:
                     result["source"] = self._relative(before, result["source"])
                 return result
-            return self._relative(value, rule(value))
+            return self._relative(value, rule(self, value))
         if isinstance(value, dict):
             for key in list(value):
                 value[key] = self.walk(value[key], (*path, key))
@@ -124,6 +108,24 @@ class _Resolver:
             for i, item in enumerate(value):
                 value[i] = self.walk(item, (*path, "[]"))
         return value
+
+
+RULES: dict[tuple[str, ...], Callable[[_Resolver, Any], Any]] = {
+    pattern("services.*.build.context"): _Resolver.context_path,
+    pattern("services.*.build.additional_contexts.*"): _Resolver.context_path,
+    pattern("services.*.build.ssh.*"): _Resolver.ssh_key,
+    pattern("services.*.env_file.*.path"): _Resolver.abs_path,
+    pattern("services.*.label_file.*"): _Resolver.abs_path,
+    pattern("services.*.extends.file"): _Resolver.extends_path,
+    pattern("services.*.develop.watch.*.path"): _Resolver.abs_path,
+    pattern("services.*.volumes.*"): _Resolver.volume_mount,
+    pattern("configs.*.file"): _Resolver.maybe_unix_path,
+    pattern("secrets.*.file"): _Resolver.maybe_unix_path,
+    pattern("include.*.path"): _Resolver.abs_path,
+    pattern("include.*.project_directory"): _Resolver.abs_path,
+    pattern("include.*.env_file"): _Resolver.abs_path,
+    pattern("volumes.*"): _Resolver.volume_driver_opts,
+}
 
 
 def resolve_relative_paths(tree: dict[str, Any], working_dir: str, home: str | None,

@@ -9,6 +9,7 @@ model: defaults -> relative paths -> environment pass-through.
 from __future__ import annotations
 
 import dataclasses
+import re
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -95,7 +96,11 @@ class FileLoader:
 
                 apply_include(cfg, working_dir, self, [*included, filename])
             acc = merge(acc, cfg)
-            acc = enforce_unicity(acc)
+            try:
+                acc = enforce_unicity(acc)
+            except LoadError as exc:
+                self._locate(exc)
+                raise
             if not self.skip_validation:
                 self._validate(acc, filename)
             try:
@@ -108,7 +113,9 @@ class FileLoader:
 
     def _locate(self, exc: LoadError) -> None:
         if exc.file is None and exc.path:
-            mark = self.source.locate(tuple(exc.path.split(".")))
+            parts = re.findall(r"[^.\[\]]+", exc.path)
+            path = tuple(int(p) if p.isdigit() else p for p in parts)
+            mark = self.source.locate(path)
             if mark is not None:
                 exc.file, exc.line, exc.column = mark.file, mark.line, mark.column
 

@@ -8,9 +8,12 @@ loaded again; the top level is ordered as the reference orders it.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from typing import Any
+
+from compose.loader.canonical_values import StructDict
 
 _YAML_TOP = ("name", "services", "networks", "volumes", "secrets", "configs", "models")
 
@@ -20,7 +23,8 @@ def escape_dollars(value: Any) -> Any:
     if isinstance(value, str):
         return value.replace("$", "$$")
     if isinstance(value, dict):
-        return {escape_dollars(k): escape_dollars(v) for k, v in value.items()}
+        escaped = {escape_dollars(k): escape_dollars(v) for k, v in value.items()}
+        return StructDict(escaped) if isinstance(value, StructDict) else escaped
     if isinstance(value, list):
         return [escape_dollars(v) for v in value]
     return value
@@ -36,23 +40,72 @@ def _go_numbers(value: Any) -> Any:
     return value
 
 
+_STRUCT_FIELDS = ("build", "deploy", "healthcheck", "logging", "develop", "blkio_config",
+                  "credential_spec", "provider")
+_STRUCT_LISTS = ("ports", "volumes", "secrets", "configs", "devices", "gpus", "post_start",
+                 "pre_stop")
+_STRUCT_MAPS = ("networks", "depends_on", "ulimits", "models")
+
+
+def _no_extensions(value: Any) -> Any:
+    """A struct without its `x-` keys, nested structs included (maps left alone)."""
+    if not isinstance(value, dict):
+        return value
+    out = {k: v for k, v in value.items() if not str(k).startswith("x-")}
+    for key in ("resources", "limits", "reservations", "restart_policy", "update_config",
+                "rollback_config", "placement", "exec", "bind", "volume", "tmpfs", "image",
+                "ipam"):
+        if isinstance(out.get(key), dict):
+            out[key] = _no_extensions(out[key])
+    if isinstance(out.get("watch"), list):
+        out["watch"] = [_no_extensions(w) for w in out["watch"]]
+    if isinstance(out.get("config"), list):
+        out["config"] = [_no_extensions(c) for c in out["config"]]
+    return out
+
+
+def _service_json(service: Any) -> Any:
+    if not isinstance(service, dict):
+        return service
+    out = _no_extensions(service)
+    for key in _STRUCT_FIELDS:
+        if isinstance(out.get(key), dict):
+            out[key] = _no_extensions(out[key])
+    for key in _STRUCT_LISTS:
+        if isinstance(out.get(key), list):
+            out[key] = [_no_extensions(i) for i in out[key]]
+    for key in _STRUCT_MAPS:
+        if isinstance(out.get(key), dict):
+            out[key] = {k: _no_extensions(v) for k, v in out[key].items()}
+    return out
+
+
 def json_view(data: dict[str, Any]) -> dict[str, Any]:
-    """The tree as the reference's JSON shows it: top level sorted, and no extensions
-    on develop.watch triggers nor top-level models (the reference's JSON has no
-    field for them)."""
+    """The tree as the reference's JSON shows it: top level sorted, no top-level models,
+    and no `x-` extensions inside services and resources (their Go fields are json:"-";
+    only top-level extensions are printed)."""
     top = {k: data[k] for k in sorted(data) if k != "models"}
-    services = top.get("services")
-    if not isinstance(services, dict):
-        return top
-    out = {}
-    for name, service in services.items():
-        develop = service.get("develop") if isinstance(service, dict) else None
-        if isinstance(develop, dict) and isinstance(develop.get("watch"), list):
-            service = {**service, "develop": {**develop, "watch": [
-                {k: v for k, v in w.items() if not str(k).startswith("x-")}
-                if isinstance(w, dict) else w for w in develop["watch"]]}}
-        out[name] = service
-    return {**top, "services": out}
+    if isinstance(top.get("services"), dict):
+        top["services"] = {n: _service_json(s) for n, s in top["services"].items()}
+    for kind in ("networks", "volumes", "secrets", "configs"):
+        if isinstance(top.get(kind), dict):
+            top[kind] = {n: _no_extensions(r) for n, r in top[kind].items()}
+    return top
+
+
+def go_json(value: Any, indent: int | None = None) -> str:
+    """json.Marshal(Indent) text: `<>&` escaped, integral floats as integers."""
+    separators = (",", ": ") if indent else (",", ":")
+    text = json.dumps(_go_numbers(value), indent=indent, ensure_ascii=False,
+                      separators=separators)
+    return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+
+
+def service_json(service: dict[str, Any]) -> dict[str, Any]:
+    """One service as the reference's JSON has it (no extensions)."""
+    result: dict[str, Any] = _service_json(service)
+    return result
 
 
 def render_json(data: dict[str, Any]) -> str:
@@ -64,43 +117,95 @@ def render_json(data: dict[str, Any]) -> str:
 
 # --- YAML ------------------------------------------------------------------------------
 
+def _struct(items: Any) -> StructDict:
+    return StructDict(items)
+
+
 def yaml_view(data: dict[str, Any]) -> dict[str, Any]:
     """The JSON tree as the reference's YAML shows it: empty structs and null commands
     left out, blkio device keys in lower case, top-level keys in YAML order."""
-    out: dict[str, Any] = {k: data[k] for k in _YAML_TOP if k in data}
+    out = _struct((k, data[k]) for k in _YAML_TOP if k in data)
     out.update({k: v for k, v in data.items() if k not in out})
     services = {}
     for name, service in (out.get("services") or {}).items():
-        service = dict(service)
+        service = _struct(service)
         for key in ("command", "entrypoint"):
             if service.get(key, 0) is None:
                 del service[key]
         deploy = service.get("deploy")
         if isinstance(deploy, dict):
-            service["deploy"] = {k: v for k, v in deploy.items()
-                                 if not (k in ("resources", "placement") and v == {})}
+            service["deploy"] = _struct((k, v) for k, v in deploy.items()
+                                        if not (k in ("resources", "placement") and v == {}))
         blkio = service.get("blkio_config")
         if isinstance(blkio, dict):
-            service["blkio_config"] = {
-                k: [{kk.lower(): vv for kk, vv in i.items()} if isinstance(i, dict) else i
-                    for i in v] if isinstance(v, list) else v for k, v in blkio.items()}
+            service["blkio_config"] = _struct(
+                (k, [_struct((kk.lower(), vv) for kk, vv in i.items())
+                     if isinstance(i, dict) else i for i in v] if isinstance(v, list) else v)
+                for k, v in blkio.items())
         build = service.get("build")
         if isinstance(build, dict) and isinstance(build.get("ssh"), list):
-            service["build"] = {**build, "ssh": [
-                ": ".join(str(k).split("=", 1)) for k in build["ssh"]]}
+            service["build"] = _struct({**build, "ssh": [
+                ": ".join(str(k).split("=", 1)) for k in build["ssh"]]})
         develop = service.get("develop")
         if isinstance(develop, dict) and isinstance(develop.get("watch"), list):
-            service["develop"] = {**develop, "watch": [
-                {k: v for k, v in w.items() if not (k == "exec" and v == {"command": None})}
-                if isinstance(w, dict) else w for w in develop["watch"]]}
+            service["develop"] = _struct({**develop, "watch": [
+                _struct((k, v) for k, v in w.items()
+                        if not (k == "exec" and v == {"command": None}))
+                if isinstance(w, dict) else w for w in develop["watch"]]})
         services[name] = service
     if "services" in out:
         out["services"] = services
     if isinstance(out.get("networks"), dict):
-        out["networks"] = {name: {k: v for k, v in (net or {}).items()
-                                  if not (k == "ipam" and v == {})}
+        out["networks"] = {name: _struct((k, v) for k, v in (net or {}).items()
+                                         if not (k == "ipam" and v == {}))
                            for name, net in out["networks"].items()}
     return out
+
+
+def _natural_less(a: str, b: str) -> bool:
+    """yaml.v3's key order: letters before digits, digit runs compared as numbers."""
+    digits = False
+    for i in range(min(len(a), len(b))):
+        ca, cb = a[i], b[i]
+        if ca == cb:
+            digits = ca.isdigit()
+            continue
+        al, bl = ca.isalpha(), cb.isalpha()
+        if al and bl:
+            return ca < cb
+        if al or bl:
+            return al if digits else bl
+        an = bn = 0
+        if ca == "0" or cb == "0":
+            j = i - 1
+            while j >= 0 and a[j].isdigit():
+                if a[j] != "0":
+                    an = bn = 1
+                    break
+                j -= 1
+        ai = i
+        while ai < len(a) and a[ai].isdigit():
+            an = an * 10 + int(a[ai])
+            ai += 1
+        bi = i
+        while bi < len(b) and b[bi].isdigit():
+            bn = bn * 10 + int(b[bi])
+            bi += 1
+        if an != bn:
+            return an < bn
+        if ai != bi:
+            return ai < bi
+        return ca < cb
+    return len(a) < len(b)
+
+
+def _compare_keys(a: str, b: str) -> int:
+    return -1 if _natural_less(a, b) else 1 if _natural_less(b, a) else 0
+
+
+def yaml_key_order(keys: list[str]) -> list[str]:
+    """Map keys in the order yaml.v3 writes them."""
+    return sorted(keys, key=functools.cmp_to_key(_compare_keys))
 
 
 _OLD_BOOL = {"y", "Y", "yes", "Yes", "YES", "on", "On", "ON", "n", "N", "no", "No", "NO",
@@ -131,8 +236,13 @@ def _printable(ch: str) -> bool:
         or (0xE000 <= o <= 0xFFFD and o != 0xFEFF) or 0x10000 <= o <= 0x10FFFF
 
 
+_SAFE_PLAIN = re.compile(r"[A-Za-z0-9_/][A-Za-z0-9_./=+@~-]*")
+
+
 def _analyze(s: str) -> tuple[bool, bool, bool]:
     """(plain allowed, single-quoted allowed, block allowed) in block context (libyaml)."""
+    if _SAFE_PLAIN.fullmatch(s):
+        return True, True, True
     if s.startswith(("---", "...")):
         return False, True, True
     block_ind = False
@@ -219,7 +329,9 @@ def _scalar(value: Any, indent: int, is_key: bool = False) -> str:
 def _emit(value: Any, indent: int, lines: list[str]) -> None:
     pad = " " * indent
     if isinstance(value, dict):
-        for key, item in value.items():
+        keys = list(value) if isinstance(value, StructDict) else yaml_key_order(list(value))
+        for key in keys:
+            item = value[key]
             k = _scalar(str(key), indent, is_key=True)
             if isinstance(item, dict | list) and item:
                 lines.append(f"{pad}{k}:")

@@ -27,6 +27,13 @@ TYPE_WORDS = {
     "object": "a mapping", "array": "a list", "string": "a string", "integer": "an integer",
     "number": "a number", "boolean": "a boolean", "null": "null",
 }
+# What the schema's value patterns mean, in words.
+PATTERN_WORDS = {
+    "[a-zA-Z0-9][a-zA-Z0-9_.-]+": "expected at least 2 characters: a letter or digit, then "
+                                  'letters, digits, "_", "." or "-"',
+    "always|never|build|if_not_present|missing|refresh|daily|weekly|every_([0-9]+[wdhms])+":
+        "expected always, never, build, missing, refresh, daily, weekly or every_<N><w|d|h|m|s>",
+}
 NAME_PATTERN_WORDS = {
     "^[a-zA-Z0-9._-]+$": 'only letters, digits, ".", "_" and "-" are allowed',
     "^[a-z]+$": "only lowercase letters are allowed",
@@ -137,7 +144,7 @@ class Validator:
             schema = node
         return schema
 
-    def _types_of(self, schema: Schema) -> list[str] | None:
+    def types_of(self, schema: Schema) -> list[str] | None:
         """The JSON types a (sub)schema admits, or None if it does not say."""
         schema = self.resolve(schema)
         if "type" in schema:
@@ -149,7 +156,7 @@ class Validator:
         if branches:
             found: list[str] = []
             for branch in branches:
-                sub = self._types_of(branch)
+                sub = self.types_of(branch)
                 if sub is None:
                     return None
                 found += sub
@@ -157,7 +164,7 @@ class Validator:
         return None
 
     def _admits_type(self, schema: Schema, value: Any) -> bool:
-        types = self._types_of(schema)
+        types = self.types_of(schema)
         return types is None or any(_has_type(value, t) for t in types)
 
     # -- the check ---------------------------------------------------------------------
@@ -199,6 +206,9 @@ class Validator:
             return self._check_array(schema, value, path)
         if isinstance(value, str) and "pattern" in schema \
                 and not self._regex(schema["pattern"]).search(value):
+            words = PATTERN_WORDS.get(schema["pattern"])
+            if words:
+                return Violation(path, f"{quote(value)} is not valid ({words})", path)
             return Violation(path, f"{quote(value)} does not match the pattern "
                                    f"'{schema['pattern']}'", path)
         if json_type(value) in ("integer", "number"):
@@ -228,7 +238,7 @@ class Validator:
             return max(fitting, key=lambda v: len(v.at))
         types: list[str] = []
         for branch in branches:
-            types += self._types_of(branch) or []
+            types += self.types_of(branch) or []
         return Violation(path, f"must be {_words(types)}, not {describe(value)}", path)
 
     def _check_object(self, schema: Schema, value: dict[Any, Any],

@@ -19,10 +19,31 @@ def matches(path: TreePath, pat: tuple[str, ...]) -> bool:
     return all(p == "*" or p == str(part) for part, p in zip(path, pat, strict=True))
 
 
+# rule tables are module-level constants: each is indexed once, by pattern length, with
+# the literal parts of each pattern as (position, text) pairs
+_Index = dict[int, list[tuple[tuple[tuple[int, str], ...], Any]]]
+_INDEXES: dict[int, tuple[dict[Any, Any], _Index]] = {}
+
+
+def _index(rules: dict[tuple[str, ...], Any]) -> _Index:
+    cached = _INDEXES.get(id(rules))
+    if cached is None or cached[0] is not rules:
+        index: _Index = {}
+        for pat, rule in rules.items():
+            literals = tuple((i, p) for i, p in enumerate(pat) if p != "*")
+            index.setdefault(len(pat), []).append((literals, rule))
+        cached = (rules, index)
+        _INDEXES[id(rules)] = cached
+    return cached[1]
+
+
 def find_rule(path: TreePath, rules: dict[tuple[str, ...], Any]) -> Any:
     """The rule whose pattern matches `path`, or None."""
-    for pat, rule in rules.items():
-        if matches(path, pat):
+    for literals, rule in _index(rules).get(len(path), ()):
+        for i, text in literals:
+            if path[i] != text:
+                break
+        else:
             return rule
     return None
 

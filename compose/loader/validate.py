@@ -1,7 +1,8 @@
 """Validation of a Compose tree: the Compose Specification schema, then semantic checks.
 
 `validate_schema` runs on a file's (or the merged) interpolated tree against the JSON
-schema that docker compose v2.40.3 ships (`compose-spec.json`, compose-go v2.9), plus the
+schema that docker compose v2.40.3 validates with (`compose-spec.json`: compose-go
+v2.9.1's schema/compose-spec.json, Apache-2.0, as embedded in that release), plus the
 value formats the schema leaves to code (ports, durations, byte sizes, volume specs).
 `check_semantics` runs on the canonical tree (the shape of `config --format json`) and
 reports what the schema cannot see: references to undefined services, networks,
@@ -20,7 +21,7 @@ from typing import Any
 
 from compose.errors import ConfigError, CycleError, LoadError, SchemaError
 from compose.loader.formats import FORMATS, parse_bytes
-from compose.loader.schema import Path, Validator, Violation
+from compose.loader.schema import Path, Validator, Violation, describe
 from compose.loader.source import SourceMap, error_at, format_path
 
 SCHEMA_FILE = FsPath(__file__).with_name("compose-spec.json")
@@ -71,21 +72,23 @@ def validator() -> Validator:
     return Validator(load_schema(), FORMATS)
 
 
-def _at_key(cls: type[LoadError], message: str, path: Path,
-            source: SourceMap | None) -> LoadError:
-    """A located error pointing at the mapping key of `path` when it has one."""
-    error = error_at(cls, message, path, source)
+def _point_at_key(error: LoadError, path: Path, source: SourceMap | None) -> LoadError:
+    """Move the error's position to the mapping key of `path`, when it has one."""
     mark = source.key(path) if source is not None else None
     if mark is not None:
         error.file, error.line, error.column = mark.file, mark.line, mark.column
     return error
 
 
+def _at_key(cls: type[LoadError], message: str, path: Path,
+            source: SourceMap | None) -> LoadError:
+    return _point_at_key(error_at(cls, message, path, source), path, source)
+
+
 def _located(cls: type[LoadError], violation: Violation, source: SourceMap | None) -> LoadError:
     error = error_at(cls, violation.message, violation.at, source)
-    mark = source.key(violation.at) if (source is not None and violation.at_key) else None
-    if mark is not None:
-        error.file, error.line, error.column = mark.file, mark.line, mark.column
+    if violation.at_key:
+        _point_at_key(error, violation.at, source)
     error.path = format_path(violation.path) or None
     return error
 
@@ -94,7 +97,7 @@ def validate_schema(tree: Any, source: SourceMap | None) -> None:
     """Raise SchemaError for the first place where `tree` breaks the Compose schema."""
     if not isinstance(tree, dict):
         raise error_at(SchemaError, "the top level of a compose file must be a mapping, "
-                       f"not {_kind(tree)}", (), source)
+                       f"not {describe(tree)}", (), source)
     violation = validator().first_violation(tree)
     if violation is not None:
         raise _located(SchemaError, _with_hint(tree, violation), source)
@@ -138,12 +141,6 @@ def _nested_service_keys() -> dict[str, str]:
     return found
 
 
-def _kind(value: Any) -> str:
-    from compose.loader.schema import describe
-
-    return describe(value)
-
-
 # -- semantic checks on the canonical tree -----------------------------------------------
 
 def check_semantics(tree: Mapping[str, Any], source: SourceMap | None, *,
@@ -155,11 +152,13 @@ def check_semantics(tree: Mapping[str, Any], source: SourceMap | None, *,
     one of them with `required: false` is fine (a warning), as in Docker Compose; when
     it is None (not known), every `required: false` dependency on a missing service is.
     """
-    services: Mapping[str, Any] = tree.get("services") or {}
+    services = _map(tree.get("services"))
     for name in sorted(services):
-        service = services[name] or {}
+        service = _map(services[name])
         for message, path in _service_problems(tree, name, service, disabled, warn):
             raise _at_key(ConfigError, message, path, source)
+    for message, path in _definition_problems(tree):
+        raise _at_key(ConfigError, message, path, source)
     for message, path in _container_name_problems(services):
         raise _at_key(ConfigError, message, path, source)
     for message, path in _port_conflicts(services):
@@ -170,7 +169,7 @@ def check_semantics(tree: Mapping[str, Any], source: SourceMap | None, *,
 def _check_cycles(services: Mapping[str, Any], source: SourceMap | None) -> None:
     from compose.graph import find_cycle
 
-    cycle = find_cycle({name: list((svc or {}).get("depends_on") or {})
+    cycle = find_cycle({name: list(_map(_map(svc).get("depends_on")))
                         for name, svc in services.items()})
     if cycle:
         raise _at_key(CycleError, "dependency cycle detected: " + " -> ".join(cycle),
@@ -180,11 +179,21 @@ def _check_cycles(services: Mapping[str, Any], source: SourceMap | None) -> None
 Problems = Iterator[tuple[str, Path]]
 
 
+def _map(value: Any) -> Mapping[str, Any]:
+    """`value` if it is a mapping, else empty: semantic checks never trip on bad shapes
+    (those are the schema's to report)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _seq(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _service_problems(tree: Mapping[str, Any], name: str, service: Mapping[str, Any],
                       disabled: Collection[str] | None,
                       warn: Callable[[str], None] | None) -> Problems:
     here: Path = ("services", name)
-    services = tree.get("services") or {}
+    services = _map(tree.get("services"))
     if not service.get("image") and not service.get("build") and not service.get("provider"):
         yield (f'service "{name}" has neither an image nor a build context specified'
                + INVALID, here)
@@ -196,7 +205,7 @@ def _service_problems(tree: Mapping[str, Any], name: str, service: Mapping[str, 
                    here + where)
 
     explicit = {ref for ref, _ in _service_refs(service)}
-    for dep, spec in (service.get("depends_on") or {}).items():
+    for dep, spec in _map(service.get("depends_on")).items():
         if dep in services or dep in explicit:
             continue
         required = not isinstance(spec, dict) or spec.get("required", True) is not False
@@ -208,18 +217,45 @@ def _service_problems(tree: Mapping[str, Any], name: str, service: Mapping[str, 
                here + ("depends_on", dep))
     yield from _resource_refs(tree, name, service)
     yield from _contradictions(name, service)
+    yield from _device_requests(name, service)
+    yield from _watch_rules(name, service)
+
+
+def _device_requests(name: str, service: Mapping[str, Any]) -> Problems:
+    reservations = _map(_map(_map(service.get("deploy")).get("resources")).get("reservations"))
+    places: tuple[tuple[Path, Any], ...] = (
+        (("deploy", "resources", "reservations", "devices"), reservations.get("devices")),
+        (("gpus",), service.get("gpus")))
+    for where, requests in places:
+        for index, request in enumerate(_seq(requests)):
+            request = _map(request)
+            if request.get("count") is not None and request.get("device_ids"):
+                yield ('"count" and "device_ids" attributes are exclusive',
+                       ("services", name, *where, index))
+
+
+_NEEDS_TARGET = ("sync", "sync+restart", "sync+exec")
+
+
+def _watch_rules(name: str, service: Mapping[str, Any]) -> Problems:
+    for index, rule in enumerate(_seq(_map(service.get("develop")).get("watch"))):
+        rule = _map(rule)
+        if rule.get("action") in _NEEDS_TARGET and not rule.get("target"):
+            yield ("target is required for non-rebuild actions" + INVALID,
+                   ("services", name, "develop", "watch", index))
 
 
 def _service_refs(service: Mapping[str, Any]) -> list[tuple[str, Path]]:
-    """(service, path) named by network_mode `service:x`, links and volumes_from."""
+    """(service, path) named by `service:x` modes (network, ipc, pid), links, volumes_from."""
     refs: list[tuple[str, Path]] = []
-    mode = service.get("network_mode")
-    if isinstance(mode, str) and mode.startswith("service:"):
-        refs.append((mode.split(":", 1)[1], ("network_mode",)))
-    for index, entry in enumerate(service.get("links") or []):
+    for key in ("network_mode", "ipc", "pid"):
+        mode = service.get(key)
+        if isinstance(mode, str) and mode.startswith("service:"):
+            refs.append((mode.split(":", 1)[1], (key,)))
+    for index, entry in enumerate(_seq(service.get("links"))):
         if isinstance(entry, str):
             refs.append((entry.split(":", 1)[0], ("links", index)))
-    for index, entry in enumerate(service.get("volumes_from") or []):
+    for index, entry in enumerate(_seq(service.get("volumes_from"))):
         if isinstance(entry, str) and not entry.startswith("container:"):
             refs.append((entry.split(":", 1)[0], ("volumes_from", index)))
     return refs
@@ -227,32 +263,32 @@ def _service_refs(service: Mapping[str, Any]) -> list[tuple[str, Path]]:
 
 def _resource_refs(tree: Mapping[str, Any], name: str, service: Mapping[str, Any]) -> Problems:
     here: Path = ("services", name)
-    networks = tree.get("networks") or {}
-    for net in service.get("networks") or {}:
+    networks = _map(tree.get("networks"))
+    for net in _map(service.get("networks")):
         if net not in networks:
             yield (f'service "{name}" refers to undefined network {net}' + INVALID,
                    here + ("networks", net))
-    volumes = tree.get("volumes") or {}
-    for index, mount in enumerate(service.get("volumes") or []):
+    volumes = _map(tree.get("volumes"))
+    for index, mount in enumerate(_seq(service.get("volumes"))):
         if not isinstance(mount, dict) or mount.get("type") != "volume":
             continue
         source_name = mount.get("source")
-        if source_name and source_name not in volumes:
+        if isinstance(source_name, str) and source_name and source_name not in volumes:
             yield (f'service "{name}" refers to undefined volume {source_name}' + INVALID,
                    here + ("volumes", index))
     for kind in ("secrets", "configs"):
-        defined = tree.get(kind) or {}
-        for index, ref in enumerate(service.get(kind) or []):
+        defined = _map(tree.get(kind))
+        for index, ref in enumerate(_seq(service.get(kind))):
             ref_name = ref.get("source") if isinstance(ref, dict) else ref
-            if ref_name and ref_name not in defined:
+            if isinstance(ref_name, str) and ref_name and ref_name not in defined:
                 yield (f'service "{name}" refers to undefined {kind[:-1]} {ref_name}' + INVALID,
                        here + (kind, index))
     build = service.get("build")
     if isinstance(build, dict):
-        defined = tree.get("secrets") or {}
-        for index, ref in enumerate(build.get("secrets") or []):
+        defined = _map(tree.get("secrets"))
+        for index, ref in enumerate(_seq(build.get("secrets"))):
             ref_name = ref.get("source") if isinstance(ref, dict) else ref
-            if ref_name and ref_name not in defined:
+            if isinstance(ref_name, str) and ref_name and ref_name not in defined:
                 yield (f'service "{name}" refers to undefined build secret {ref_name}'
                        + INVALID, here + ("build", "secrets", index))
 
@@ -268,10 +304,10 @@ _DUPLICATED_LIMITS: tuple[tuple[str, tuple[str, str], Callable[[Any], Any]], ...
 
 def _contradictions(name: str, service: Mapping[str, Any]) -> Problems:
     here: Path = ("services", name)
-    resources = ((service.get("deploy") or {}).get("resources")) or {}
+    resources = _map(_map(service.get("deploy")).get("resources"))
     for key, (section, field), convert in _DUPLICATED_LIMITS:
         mine = service.get(key)
-        theirs = (resources.get(section) or {}).get(field)
+        theirs = _map(resources.get(section)).get(field)
         if mine is None or theirs is None:
             continue
         try:
@@ -281,17 +317,54 @@ def _contradictions(name: str, service: Mapping[str, Any]) -> Problems:
         if differ:
             yield (f"can't set distinct values on '{key}' and "
                    f"'deploy.resources.{section}.{field}'" + INVALID, here + (key,))
+    scale, wanted = service.get("scale"), _map(service.get("deploy")).get("replicas")
+    if scale is not None and wanted is not None and str(scale) != str(wanted):
+        yield "can't set distinct values on 'scale' and 'deploy.replicas'" + INVALID, \
+            here + ("scale",)
+    if service.get("network_mode") and service.get("networks"):
+        yield (f"service {name} declares mutually exclusive `network_mode` and `networks`"
+               + INVALID, here + ("network_mode",))
     build = service.get("build")
     platform = service.get("platform")
-    if isinstance(build, dict) and platform and build.get("platforms") \
-            and platform not in build["platforms"]:
+    if isinstance(build, dict) and isinstance(platform, str) and platform \
+            and isinstance(build.get("platforms"), list) and platform not in build["platforms"]:
         yield (f'service.build.platforms MUST include service.platform "{platform}"'
                + INVALID, here + ("platform",))
 
 
+# What a non-external secret or config takes its content from: exactly one of these.
+_CONTENT_SOURCES = {"secrets": ("file", "environment"),
+                    "configs": ("file", "environment", "content")}
+
+
+def _definition_problems(tree: Mapping[str, Any]) -> Problems:
+    """Top-level secrets and configs need exactly one content source unless external; an
+    external volume cannot say how to create it (checked whether or not a service uses
+    them, as the reference does)."""
+    for kind, sources in _CONTENT_SOURCES.items():
+        for name, definition in sorted(_map(tree.get(kind)).items()):
+            definition = _map(definition)
+            if definition.get("external") not in (None, False):
+                continue
+            given = [key for key in sources if definition.get(key) is not None]
+            options = "|".join(sources)
+            if not given:
+                yield f"one of {options} must be set", (kind, name)
+            elif len(given) > 1:
+                yield f"{options} attributes are mutually exclusive", (kind, name, given[1])
+    for name, definition in sorted(_map(tree.get("volumes")).items()):
+        definition = _map(definition)
+        if definition.get("external") in (None, False):
+            continue
+        for key in ("driver", "driver_opts", "labels"):
+            if definition.get(key):
+                yield (f'conflicting parameters "external" and "{key}" specified',
+                       ("volumes", name, key))
+
+
 def replicas(service: Mapping[str, Any]) -> int:
     """How many containers a canonical service asks for (scale, else deploy.replicas)."""
-    for value in (service.get("scale"), (service.get("deploy") or {}).get("replicas")):
+    for value in (service.get("scale"), _map(service.get("deploy")).get("replicas")):
         if value is not None:
             try:
                 return int(value)
@@ -303,9 +376,9 @@ def replicas(service: Mapping[str, Any]) -> int:
 def _container_name_problems(services: Mapping[str, Any]) -> Problems:
     owners: dict[str, str] = {}
     for name in sorted(services):
-        service = services[name] or {}
+        service = _map(services[name])
         container = service.get("container_name")
-        if not container:
+        if not container or not isinstance(container, str):
             continue
         count = replicas(service)
         if count > 1:
@@ -322,7 +395,7 @@ def _container_name_problems(services: Mapping[str, Any]) -> Problems:
 
 def _published_ports(service: Mapping[str, Any]) -> Iterator[tuple[int, tuple[str, int, str]]]:
     """(index, (host_ip, port, protocol)) of each fixed single host port of a service."""
-    for index, port in enumerate(service.get("ports") or []):
+    for index, port in enumerate(_seq(service.get("ports"))):
         if not isinstance(port, dict):
             continue
         published = str(port.get("published") or "")
@@ -336,7 +409,7 @@ def _port_conflicts(services: Mapping[str, Any]) -> Problems:
     """Two containers cannot bind the same host port (checked before anything starts)."""
     taken: dict[tuple[int, str], list[tuple[str, str]]] = {}
     for name in sorted(services):
-        service = services[name] or {}
+        service = _map(services[name])
         count = replicas(service)
         if count == 0:
             continue

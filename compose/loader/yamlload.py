@@ -57,13 +57,40 @@ class Tagged:
     value: Any
 
 
-class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
-    """Composes nodes only; marks untagged plain scalars so we resolve them ourselves."""
+def _resolve_tag(loader: Any, kind: Any, value: Any, implicit: Any) -> str:
+    """Untagged plain scalars get PLAIN (resolved later, yaml.v3's way), `<<` gets MERGE."""
+    if kind is ScalarNode and implicit[0]:
+        return MERGE if value == "<<" else PLAIN
+    return str(yaml.resolver.Resolver.resolve(loader, kind, value, implicit))
 
-    def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
-        if kind is ScalarNode and implicit[0]:
-            return MERGE if value == "<<" else PLAIN
-        return str(super().resolve(kind, value, implicit))
+
+class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
+    """The fast (libyaml) composer; it refuses a redefined anchor."""
+
+    resolve = _resolve_tag
+
+
+class _RedefiningLoader(yaml.SafeLoader):
+    """The pure-Python composer, letting a later `&anchor` replace an earlier one as
+    YAML 1.2 and yaml.v3 do; used only for documents that redefine an anchor."""
+
+    resolve = _resolve_tag
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
+        event = self.peek_event()
+        if not isinstance(event, yaml.AliasEvent) and event.anchor is not None:
+            self.anchors.pop(event.anchor, None)
+        return super().compose_node(parent, index)
+
+
+def _allowed_alias_share(built: int) -> float:
+    """yaml.v3's limit: 99% of values may come from aliases up to 400k, 10% from 4M."""
+    low, high = 400_000, 4_000_000
+    if built <= low:
+        return 0.99
+    if built >= high:
+        return 0.10
+    return 0.99 - 0.89 * (built - low) / (high - low)
 
 
 def go_parse_int(text: str) -> int | None:
@@ -206,12 +233,20 @@ class _Builder:
         self.filename = filename
         self.source = SourceMap()
         self._active: dict[int, Path] = {}
+        self._built = 0
+        self._distinct: set[int] = set()
+        self._marks: dict[int, Mark] = {}  # aliased nodes are met many times
 
     def mark(self, node: Node) -> Mark:
-        return Mark(self.filename, node.start_mark.line + 1, node.start_mark.column + 1)
+        mark = self._marks.get(id(node))
+        if mark is None:
+            start = node.start_mark
+            mark = self._marks[id(node)] = Mark(self.filename, start.line + 1, start.column + 1)
+        return mark
 
     def build(self, node: Node, path: Path, key_mark: Mark | None = None) -> Any:
         mark = self.mark(node)
+        self._count(node, mark, path)
         self.source.set(path, mark, key_mark)
         if isinstance(node, ScalarNode):
             value: Any = self._scalar(node, mark, path)
@@ -230,6 +265,15 @@ class _Builder:
         if node.tag in COMPOSE_TAGS:
             return Tagged(node.tag, value)
         return value
+
+    def _count(self, node: Node, mark: Mark, path: Path) -> None:
+        """Refuse alias bombs as yaml.v3 does: too large a share of values from aliases."""
+        self._built += 1
+        self._distinct.add(id(node))
+        if self._built > 1000 and self._built % 100 == 0:
+            aliased = self._built - len(self._distinct)
+            if aliased > 100 and aliased / self._built > _allowed_alias_share(self._built):
+                raise _error("document contains excessive aliasing", mark, path)
 
     def _scalar(self, node: ScalarNode, mark: Mark, path: Path) -> Any:
         if node.tag == PLAIN:
@@ -297,7 +341,18 @@ class _Builder:
 
 def parse_yaml_documents(text: str, filename: str) -> list[tuple[Any, SourceMap]]:
     """Every document of a YAML stream, each as (tree, SourceMap)."""
-    loader = _Loader(text)
+    try:
+        return _parse(_Loader, text, filename)
+    except _DuplicateAnchor:
+        return _parse(_RedefiningLoader, text, filename)
+
+
+class _DuplicateAnchor(Exception):
+    """libyaml's composer met a redefined anchor: parse again with the Python one."""
+
+
+def _parse(loader_class: type, text: str, filename: str) -> list[tuple[Any, SourceMap]]:
+    loader = loader_class(text)
     docs: list[tuple[Any, SourceMap]] = []
     try:
         while loader.check_node():
@@ -305,8 +360,17 @@ def parse_yaml_documents(text: str, filename: str) -> list[tuple[Any, SourceMap]
             builder = _Builder(filename)
             docs.append((builder.build(node, ()), builder.source))
     except yaml.MarkedYAMLError as exc:
+        if "duplicate anchor" in str(exc.context) and loader_class is _Loader:
+            raise _DuplicateAnchor() from None
         mark = exc.problem_mark or exc.context_mark
-        message = " ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
+        message = exc.problem or exc.context or "invalid YAML"
+        if exc.problem and exc.context:
+            message += f" ({exc.context}"
+            context = exc.context_mark
+            if context is not None and mark is not None and (
+                    context.line, context.column) != (mark.line, mark.column):
+                message += f" at line {context.line + 1}, column {context.column + 1}"
+            message += ")"
         raise YamlError(message, file=filename, line=mark.line + 1 if mark else None,
                         column=mark.column + 1 if mark else None) from None
     except yaml.YAMLError as exc:

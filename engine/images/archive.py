@@ -36,7 +36,6 @@ OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
-OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 NAME_ANNOTATION = "io.containerd.image.name"
@@ -349,20 +348,18 @@ def _save_oci(engine: ImageService, w: _Writer, targets: list[tuple[str, str | N
         config_raw = engine._image_blobs.read(image_id)
         w.add_bytes(f"blobs/sha256/{image_id.removeprefix('sha256:')}", config_raw)
         layers = []
-        for diff_id, record in _layer_records(engine, image_id):
-            blob = record["blob"]
-            with engine._image_blobs.open(blob) as f:
-                gz = f.read(2) == b"\x1f\x8b"
-            if gz or blob == diff_id:
-                with engine._image_blobs.open(blob) as f:
-                    w.add_stream(f"blobs/sha256/{blob.removeprefix('sha256:')}",
-                             engine._image_blobs.size(blob), f)
-                layers.append({"mediaType": OCI_LAYER_GZIP if gz else OCI_LAYER,
-                               "digest": blob, "size": engine._image_blobs.size(blob)})
+        for layer, (diff_id, record) in zip(engine._image_layer_blobs(image_id),
+                                            _layer_records(engine, image_id), strict=True):
+            if layer["compression"] in ("", "gzip"):
+                with engine._image_blobs.open(layer["digest"]) as f:
+                    w.add_stream(f"blobs/sha256/{layer['digest'].removeprefix('sha256:')}",
+                                 layer["size"], f)
+                layers.append({"mediaType": layer["media_type"], "digest": layer["digest"],
+                               "size": layer["size"]})
             else:  # bzip2/xz: OCI wants plain or gzip; write the plain tar
                 with _layer_stream(engine, record) as stream:
                     w.add_stream(f"blobs/sha256/{diff_id.removeprefix('sha256:')}",
-                             record["tar_size"], stream)
+                                 record["tar_size"], stream)
                 layers.append({"mediaType": OCI_LAYER, "digest": diff_id,
                                "size": record["tar_size"]})
         manifest = json.dumps({
@@ -395,7 +392,9 @@ def save_archive(engine: ImageService, refs: list[str], out: str | IO[bytes],
             save(engine, _Writer(tar), targets)
     else:
         dest = Path(out)
-        fd, tmp = tempfile.mkstemp(dir=dest.parent or ".", prefix=f".{dest.name}.")
+        if dest.is_dir() or not dest.parent.is_dir():
+            raise InvalidArgument(f"cannot write {out}: not a file in an existing directory")
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
         try:
             with os.fdopen(fd, "wb") as f:
                 with tarfile.open(fileobj=f, mode="w|", format=tarfile.PAX_FORMAT) as tar:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import uuid
 from pathlib import Path
 from typing import IO, Any
 
@@ -92,12 +93,20 @@ class LayerStore:
                 shutil.rmtree(tmp, ignore_errors=True)
         return unpacked
 
-    def delete(self, diff_id: str, blob: str | None) -> None:
+    def retire(self, diff_id: str, blob: str | None) -> Path | None:
+        """Take a layer out of the store (call under the images lock; fast): its directory
+        moves to a trash path that `purge` removes later, its blob is deleted."""
         path = self.path(diff_id)
-        if path.is_dir():
-            trash = self.dir / f".trash-{hexpart(diff_id)}-{os.getpid()}"
-            with contextlib.suppress(OSError):
-                os.rename(path, trash)
-                shutil.rmtree(trash, ignore_errors=True)
+        trash = self.dir / f".trash-{hexpart(diff_id)[:16]}-{uuid.uuid4().hex[:16]}"
+        moved: Path | None = None
+        with contextlib.suppress(FileNotFoundError):
+            os.rename(path, trash)
+            moved = trash
         if blob:
             self.blobs.delete(blob)
+        return moved
+
+    @staticmethod
+    def purge(trash: Path | None) -> None:
+        if trash is not None:
+            shutil.rmtree(trash, ignore_errors=True)

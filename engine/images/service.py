@@ -4,7 +4,7 @@ Mixin `ImageService` of `engine.local.LocalEngine`. State: config and layer blob
 `blobs/sha256/`, unpacked layers in `layers/<diff_id hex>/`, and the index of references,
 images and layers in `images/index.json` (see `index.py`). Hooks for the other parts:
 `_image_resolve`, `_image_layer_dirs`, `_image_config`, `_image_store_layer`,
-`_image_register`.
+`_image_register`, `_image_layer_blobs` (for push and save).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import IO, Any
 
-from engine.api import Conflict, Image, InvalidArgument, NotFound
+from engine.api import Conflict, EngineRuntimeError, Image, InvalidArgument, NotFound
 from engine.images import reference
 from engine.images.blobs import BlobStore
 from engine.images.importer import import_config, now_rfc3339
@@ -73,6 +73,27 @@ class ImageService:
             raise NotFound(f"No such image: {image_id}") from None
         return config
 
+    def _image_layer_blobs(self, image_id: str) -> list[dict[str, Any]]:
+        """Each layer's stored blob, bottom -> top: diff_id, digest, size and OCI media type
+        (plain tar or tar+gzip as received; bzip2/xz blobs report `compression`)."""
+        layers = self._image_index.read()["layers"]
+        out = []
+        for diff_id in self._image_diff_ids(image_id):
+            record = layers.get(diff_id)
+            if record is None:
+                raise NotFound(f"layer {diff_id} of image {image_id} is missing")
+            with self._image_blobs.open(record["blob"]) as f:
+                magic = f.read(6)
+            compression = ("gzip" if magic.startswith(b"\x1f\x8b") else
+                           "bzip2" if magic.startswith(b"BZh") else
+                           "xz" if magic.startswith(b"\xfd7zXZ") else "")
+            media = "application/vnd.oci.image.layer.v1.tar" + (
+                "+gzip" if compression == "gzip" else "")
+            out.append({"diff_id": diff_id, "digest": record["blob"],
+                        "size": self._image_blobs.size(record["blob"]), "media_type": media,
+                        "compression": compression, "tar_size": record.get("tar_size", 0)})
+        return out
+
     def _image_store_layer(self, tar_stream: IO[bytes], compressed: bool = False,
                            expected_blob: str | None = None,
                            expected_diff_id: str | None = None) -> tuple[str, Path]:
@@ -84,6 +105,10 @@ class ImageService:
         record = self._image_layers.put(tar_stream, expected_blob, expected_diff_id)
         diff_id = record.pop("diff_id")
         with self._image_index.transaction() as data:
+            if not (self._image_layers.exists(diff_id) and self._image_blobs.exists(
+                    record["blob"])):
+                raise EngineRuntimeError(f"layer {diff_id} was removed while it was being "
+                                         "stored; retry")
             old = data["layers"].get(diff_id)
             if old is None or not self._image_blobs.exists(old.get("blob", "")):
                 data["layers"][diff_id] = record
@@ -233,11 +258,16 @@ class ImageService:
         with self._image_index.transaction() as data:
             image_id = self._image_find(data, ref)
             lines, layers = self._image_remove_locked(data, image_id, ref, force)
+            # Retired under the lock, so a concurrent import never sees half a layer.
+            trash = [self._image_layers.retire(d, blob) for d, blob in layers or []]
+            if layers is not None:
+                self._image_blobs.delete(image_id)
+        for path in trash:
+            self._image_layers.purge(path)
         for line in lines:
             if line.startswith("Untagged: "):
                 self.store.emit("image", "untag", image_id, name=line.removeprefix("Untagged: "))
         if layers is not None:
-            self._image_gc(image_id, layers)
             self.store.emit("image", "delete", image_id)
         return lines
 
@@ -292,12 +322,6 @@ class ImageService:
             return list(self._image_config(image_id).get("rootfs", {}).get("diff_ids", []))
         except NotFound:
             return []
-
-    def _image_gc(self, image_id: str, layers: list[Any]) -> None:
-        """Remove the content of a deleted image: unpacked layers, layer blobs, config."""
-        for diff_id, blob in layers:
-            self._image_layers.delete(diff_id, blob)
-        self._image_blobs.delete(image_id)
 
     def image_prune(self, all: bool = False) -> list[str]:
         """Remove dangling images (all unused images with `all`); returns deleted ids."""

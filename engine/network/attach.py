@@ -18,8 +18,6 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
-import subprocess
-import sys
 import threading
 import typing
 from pathlib import Path
@@ -148,6 +146,9 @@ class NetworkHooks:
         with self.store.lock(records.LOCK):
             for index, (network_id, ep) in enumerate(nets):
                 net = records.find(self.store, network_id)
+                for stale in [c for c in net["endpoints"] if c != container_id and
+                              not self.store.path("containers", c).is_dir()]:
+                    del net["endpoints"][stale]  # its container vanished unreleased
                 existing = net["endpoints"].get(container_id)
                 if existing and (not ep.ipv4_address or existing["ip"] == ep.ipv4_address):
                     addr = ipaddress.IPv4Address(existing["ip"])
@@ -316,27 +317,11 @@ class NetworkHooks:
 
     def _ensure_dns(self, network_id: str) -> None:
         """Start the network's DNS responder unless it already runs."""
-        from engine.network.service import _dns_pid
-
-        path = dnsd.pid_path(self.store, network_id)
         with self.store.lock(dnsd.lock_name(network_id)):
-            if _dns_pid(path, network_id):
+            if dnsd.running_pid(self.store, network_id):
                 return
             net = records.find(self.store, network_id)
-            argv = [sys.executable, "-m", "engine.network.dnsd", str(self.store.root),
-                    network_id, net["gateway"], *self._net_upstreams()]
-            env = dict(os.environ)
-            package_root = str(Path(__file__).resolve().parents[2])
-            env["PYTHONPATH"] = package_root + os.pathsep + env.get("PYTHONPATH", "")
-            try:
-                done = subprocess.run(argv, capture_output=True, text=True, timeout=10,
-                                      stdin=subprocess.DEVNULL, env=env, cwd="/")
-            except subprocess.TimeoutExpired:
-                raise EngineRuntimeError(f"DNS responder of network {net['name']} did not start")
-            if not done.stdout.startswith("ready"):
-                detail = (done.stdout + done.stderr).strip().splitlines()
-                raise EngineRuntimeError(f"DNS responder of network {net['name']} failed: "
-                                         f"{detail[-1] if detail else done.returncode}")
+            dnsd.start(self.store, network_id, net["gateway"], self._net_upstreams())
 
     # ------------------------------------------------------------------ teardown / release
 
@@ -410,6 +395,7 @@ class NetworkHooks:
                 pid = int(pid_of(cid))
         if pid:
             self._net_attach(cid, network_id, pid, default_route=not networks)
+        self._net_record_attachments(cid)
 
     def _net_disconnect(self, cid: str, network_id: str) -> None:
         self._net_detach(cid, network_id)
@@ -423,6 +409,25 @@ class NetworkHooks:
             plan["connected"] = [c for c in plan.get("connected", [])
                                  if c["network"] != network_id]
             self._net_write_plan(cid, plan)
+        self._net_record_attachments(cid)
+
+    def _net_record_attachments(self, cid: str) -> None:
+        """Tell the container's state (runtime/bundle.py's `networks`) what it is attached to
+        now, so inspect shows a connect or disconnect at once."""
+        if getattr(self, "_container_record", None) is None:
+            return
+        from engine.runtime import bundle as runtime_bundle
+
+        attachments = []
+        for network_id in self._net_plan(cid).get("networks", []):
+            with contextlib.suppress(NotFound):
+                net = records.find(self.store, network_id)
+                ep = net["endpoints"][cid]
+                attachments.append({
+                    "network": net["name"], "network_id": net["id"], "ip_address": ep["ip"],
+                    "prefix_len": ep["prefix"], "gateway": net["gateway"],
+                    "mac_address": ep["mac"], "aliases": list(ep["aliases"])})
+        runtime_bundle.update_state(self.store, cid, networks=attachments)
 
 
 def _read_text(path: str | Path) -> str:

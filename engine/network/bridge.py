@@ -48,8 +48,12 @@ def ensure(net: dict[str, Any], root: Path, nl: Netlink | None = None) -> int:
                         nl.delete_link(net["bridge"])
                     raise EngineRuntimeError(
                         f"cannot create bridge {net['bridge']}: {exc.strerror}")
-                firewall.install(net["bridge"], net["subnet"], bool(net.get("internal")))
-                _register(net, root)
+                try:
+                    firewall.install(net["bridge"], net["subnet"], bool(net.get("internal")))
+                    _register(net, root)
+                except BaseException:
+                    destroy(net)
+                    raise
             return index
     finally:
         if own:

@@ -20,10 +20,12 @@ Addr = ipaddress.IPv4Address
 
 
 def default_pool() -> Iterator[Net]:
-    """Docker's default address pools, without docker0's own 172.17.0.0/16."""
+    """Docker's default address pools without docker0's own 172.17.0.0/16, then /24s of
+    10.199.0.0/16 once those 30 are taken (many projects, or many tests in parallel)."""
     for second in range(18, 32):
         yield ipaddress.IPv4Network(f"172.{second}.0.0/16")
     yield from ipaddress.IPv4Network("192.168.0.0/16").subnets(new_prefix=20)
+    yield from ipaddress.IPv4Network("10.199.0.0/16").subnets(new_prefix=24)
 
 
 def overlaps(candidate: Net, used: Iterable[Net]) -> bool:

@@ -97,10 +97,14 @@ class Proxy:
                          name=f"proxy-{self.published.host_port}").start()
 
     def stop(self) -> None:
+        """Close the host socket and every relayed connection; safe to call twice."""
+        if self.stopping.is_set():
+            return
         self.stopping.set()
-        if self.wake_w >= 0:
+        if self.wake_w >= 0:  # the relay thread closes the read end when it leaves
             with contextlib.suppress(OSError):
                 os.write(self.wake_w, b"x")
+            os.close(self.wake_w)
         with self.lock:
             peers = list(self.peers)
         for peer in peers:
@@ -137,9 +141,7 @@ class Proxy:
                     continue
                 threading.Thread(target=self._tcp_connect, args=(client,), daemon=True).start()
         finally:
-            for fd in (self.wake_r, self.wake_w):
-                with contextlib.suppress(OSError):
-                    os.close(fd)
+            os.close(self.wake_r)
 
     def _tcp_connect(self, client: socket.socket) -> None:
         try:
@@ -209,9 +211,7 @@ class Proxy:
             for upstream, _ in flows.values():
                 with contextlib.suppress(OSError):
                     upstream.close()
-            for fd in (self.wake_r, self.wake_w):
-                with contextlib.suppress(OSError):
-                    os.close(fd)
+            os.close(self.wake_r)
 
     def _expire(self, flows: dict[tuple[str, int], tuple[socket.socket, list[float]]]) -> None:
         now = time.monotonic()

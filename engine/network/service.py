@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import os
 import re
 import secrets
+import signal
 from datetime import UTC, datetime
 from typing import Any
 
@@ -146,12 +148,9 @@ class NetworkService(NetworkHooks):
         self._stop_dns(net["id"])
 
     def _stop_dns(self, network_id: str) -> None:
-        import os
-        import signal
-
         path = dnsd.pid_path(self.store, network_id)
         with self.store.lock(dnsd.lock_name(network_id)):
-            pid = _dns_pid(path, network_id)
+            pid = dnsd.running_pid(self.store, network_id)
             if pid:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGTERM)
@@ -189,14 +188,3 @@ class NetworkService(NetworkHooks):
         self._net_disconnect(cid, net["id"])
         self.store.emit("network", "disconnect", net["id"], container=cid, name=net["name"],
                         driver="bridge")
-
-
-def _dns_pid(path: Any, network_id: str) -> int:
-    """The pid in a responder's pid file if that process is still our responder."""
-    try:
-        pid = int(path.read_text().strip())
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            cmdline = f.read()
-    except (OSError, ValueError):
-        return 0
-    return pid if b"engine.network.dnsd" in cmdline and network_id.encode() in cmdline else 0

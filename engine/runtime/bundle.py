@@ -24,8 +24,11 @@ One directory per container, `<data root>/containers/<id>/` (id = 64 hex digits)
                             {"start", "end", "exit_code", "output"} x5]} or null,
                          "networks": [NetworkAttachment as JSON], "ports":
                          [PublishedPort as JSON]}
-    stop.json         a stop request for the monitor {"signal": "SIGTERM", "timeout": 10}
-                      (written by container_stop/kill, then the monitor gets SIGUSR1)
+    stop.json         a request to the monitor, then SIGUSR1 to it (container_stop/kill):
+                        {"signal": "SIGTERM", "timeout": 10 (grace, s; null = the
+                         container's), "grace": true (SIGKILL after the timeout),
+                         "keep_policy": false (true: a plain signal, e.g. SIGHUP, that
+                         does not count as a manual stop for the restart policy)}
     <id>-json.log     stdout/stderr as JSON lines {"log","stream","time"} (json-file);
                       rotated files are <id>-json.log.1 (newest) ... .N
     monitor.log       the monitor's own diagnostics (one line per problem)

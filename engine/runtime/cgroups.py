@@ -465,6 +465,30 @@ class Cgroup:
             return _keyed(self.unified / "memory.events").get("oom_kill", 0)
         return 0
 
+    def oom_notifier(self) -> int | None:
+        """An fd that becomes readable when the OOM killer acts in this container.
+
+        v1: an eventfd registered on memory.oom_control (read 8 bytes to re-arm);
+        v2: memory.events opened for POLLPRI (re-read the file after each wake-up).
+        None when neither exists. The caller owns (and closes) the fd; compare
+        `oom_kills()` before and after a wake-up, as a notification can be spurious.
+        """
+        mem = self.v1.get("memory")
+        if mem is not None and not self.v2 and (mem / "cgroup.event_control").exists():
+            efd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+            ctl = os.open(mem / "memory.oom_control", os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                _write(mem / "cgroup.event_control", f"{efd} {ctl}")
+            except OSError:
+                os.close(efd)
+                return None
+            finally:
+                os.close(ctl)
+            return efd
+        if self.unified is not None and (self.unified / "memory.events").exists():
+            return os.open(self.unified / "memory.events", os.O_RDONLY | os.O_CLOEXEC)
+        return None
+
     def stats(self) -> CgroupStats:
         host_mem = _host_memory()
         if self.v2:

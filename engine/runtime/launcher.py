@@ -75,9 +75,12 @@ class LaunchPlan:
     resources: Resources = field(default_factory=Resources)
     privileged: bool = False
     devices: tuple[str, ...] = ()
+    log_driver: str = "json-file"  # "none": output is discarded, as Docker's none driver
     log_max_size: int | None = None
     log_max_file: int = 1
     auto_remove: bool = False
+    tty: bool = False  # the init gets a terminal of the container's devpts as stdio
+    stdin_open: bool = False  # stdin stays open (a pipe nobody writes to), as `-i`
 
     @property
     def own_netns(self) -> bool:

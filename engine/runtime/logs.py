@@ -108,6 +108,22 @@ class LogWriter:
         self._file.close()
 
 
+class NullWriter(LogWriter):
+    """The `none` log driver: output is read and dropped."""
+
+    def __init__(self) -> None:
+        pass
+
+    def write(self, stream: str, data: bytes) -> None:
+        pass
+
+    def flush(self, stream: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 def _files_oldest_first(path: Path) -> list[Path]:
     rotated = []
     n = 1

@@ -24,6 +24,8 @@ import json
 import os
 import selectors
 import signal
+import socket
+import struct
 import sys
 import time
 import traceback
@@ -35,7 +37,7 @@ from engine.runtime import bundle, rootfs
 from engine.runtime import syscalls as sc
 from engine.runtime.health import HealthMonitor, probe_argv
 from engine.runtime.launcher import ERRORS, LaunchPlan
-from engine.runtime.logs import LogWriter, timestamp
+from engine.runtime.logs import LogWriter, NullWriter, timestamp
 from engine.store import Store
 
 BACKOFF_START = 0.1
@@ -77,10 +79,11 @@ def exit_code_of(status: int) -> int:
 class Run:
     pid: int
     pidfd: int
-    out_r: int
-    err_r: int
+    out_r: int  # stdout pipe, or the terminal's master side with a tty
+    err_r: int  # stderr pipe; -1 with a tty (one stream, as Docker)
     cgroup: Any
     started: float
+    keep: tuple[int, ...] = ()  # fds held open for the container (stdin's write end)
 
 
 # --------------------------------------------------------------------------- entry
@@ -140,8 +143,8 @@ class Monitor:
         signal.signal(signal.SIGUSR1, self._on_stop_signal)
         signal.signal(signal.SIGTERM, self._on_stop_signal)
         self._pending_stop = False
-        self.log = LogWriter(bundle.log_path(store, self.cid), plan.log_max_size,
-                             plan.log_max_file)
+        self.log = NullWriter() if plan.log_driver == "none" else LogWriter(
+            bundle.log_path(store, self.cid), plan.log_max_size, plan.log_max_file)
 
     def _on_stop_signal(self, signum: int, frame: Any) -> None:
         self._pending_stop = True
@@ -149,9 +152,10 @@ class Monitor:
     # ----------------------------------------------------------------- lifecycle
 
     def run(self) -> None:
-        start = sc.proc_starttime(os.getpid()) or 0
-        bundle.update_state(self.store, self.cid, monitor_pid=os.getpid(),
-                            monitor_start=start, boot_id=sc.boot_id(), manual_stop=False)
+        # who we are goes into state with the first transition (running, or the failure)
+        self.identity = {"monitor_pid": os.getpid(),
+                         "monitor_start": sc.proc_starttime(os.getpid()) or 0,
+                         "boot_id": sc.boot_id()}
         with contextlib.suppress(FileNotFoundError):
             os.unlink(bundle.stop_request_path(self.store, self.cid))
         delay = BACKOFF_START
@@ -222,21 +226,22 @@ class Monitor:
 
     def _record_start_failure(self, e: StartError, first: bool) -> None:
         print(f"start failed: {e}", file=sys.stderr)
-        bundle.update_state(self.store, self.cid, status="exited", exit_code=e.code,
-                            error=str(e), pid=0, finished_at=bundle.now_rfc3339())
         self.store.emit("container", "die", self.cid, name=self.plan.name,
                         exitCode=str(e.code))
+        bundle.update_state(self.store, self.cid, **self.identity, status="exited",
+                            exit_code=e.code, error=str(e), pid=0, finished_at=bundle.now_rfc3339())
         if first:
             self._report({"ok": False, "kind": e.kind, "error": str(e)})
 
     def _finish(self, code: int, oom: bool, status: str) -> None:
+        # events first: whoever sees the new state finds `die` already in the journal
         if oom:
             self.store.emit("container", "oom", self.cid, name=self.plan.name)
+        self.store.emit("container", "die", self.cid, name=self.plan.name,
+                        exitCode=str(code))
         bundle.update_state(self.store, self.cid, status=status, exit_code=code, pid=0,
                             pid_start=0, oom_killed=oom, finished_at=bundle.now_rfc3339(),
                             ports=[])
-        self.store.emit("container", "die", self.cid, name=self.plan.name,
-                        exitCode=str(code))
 
     # ----------------------------------------------------------------- one run
 
@@ -250,16 +255,24 @@ class Monitor:
             raise StartError(f"cannot create the pid namespace: {e}")
         out_r, out_w = os.pipe2(os.O_CLOEXEC)
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        in_r, in_w = os.pipe2(os.O_CLOEXEC) if plan.stdin_open else (-1, -1)
+        tty_parent, tty_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM) \
+            if plan.tty else (None, None)
         ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
         go_r, go_w = os.pipe2(os.O_CLOEXEC)
         fail_r, fail_w = os.pipe2(os.O_CLOEXEC)
         pid = os.fork()
         if pid == 0:
-            for fd in (out_r, err_r, ready_r, go_w, fail_r):
+            for fd in (out_r, err_r, ready_r, go_w, fail_r, in_w):
+                if fd >= 0:
+                    os.close(fd)
+            container_init(plan, ChildFds(out_w, err_w, in_r, ready_w, go_r, fail_w,
+                                          tty_child.fileno() if tty_child else -1))
+        for fd in (out_w, err_w, ready_w, go_r, fail_w, in_r):
+            if fd >= 0:
                 os.close(fd)
-            container_init(plan, out_w, err_w, ready_w, go_r, fail_w)  # never returns
-        for fd in (out_w, err_w, ready_w, go_r, fail_w):
-            os.close(fd)
+        if tty_child is not None:
+            tty_child.close()
         if not plan.pid_host:
             # our later children (probes, helpers) belong in our own pid namespace
             sc.setns(self.self_pidns, sc.CLONE_NEWPID)
@@ -269,10 +282,19 @@ class Monitor:
             if os.read(ready_r, 1) != b"r":
                 raise StartError(self._read_failure(fail_r, pid)[0] or "container init died")
             cgroup = self._cgroup_create(pid)
+            if plan.resources.oom_score_adj is not None:
+                with open(f"/proc/{pid}/oom_score_adj", "w") as f:
+                    f.write(str(plan.resources.oom_score_adj))
             ports = self._net_setup(pid)
-            os.write(go_w, b"g")
+            os.write(go_w, b"g" + json.dumps(_cgroup_mounts(cgroup)).encode())
             os.close(go_w)
             go_w = -1
+            if tty_parent is not None:
+                master = _receive_fd(tty_parent)
+                if master >= 0:  # the init's stdio is the terminal: one stream
+                    os.close(out_r)
+                    os.close(err_r)
+                    out_r, err_r = master, -1
             message, code = self._read_failure(fail_r, pid)
             if message:
                 raise StartError(message, code)
@@ -283,8 +305,9 @@ class Monitor:
                 os.kill(pid, signal.SIGKILL)
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
-            for fd in (pidfd, out_r, err_r):
-                os.close(fd)
+            for fd in (pidfd, out_r, err_r, in_w):
+                if fd >= 0:
+                    os.close(fd)
             self._cleanup_run(cgroup)
             if isinstance(e, StartError):
                 raise
@@ -297,16 +320,19 @@ class Monitor:
         finally:
             os.close(ready_r)
             os.close(fail_r)
+            if tty_parent is not None:
+                tty_parent.close()
         now = bundle.now_rfc3339()
         health = None
         if plan.healthcheck is not None and probe_argv(plan.healthcheck.test):
             health = {"status": "starting", "failing_streak": 0, "log": []}
-        bundle.update_state(self.store, self.cid, status="running", pid=pid,
+        bundle.update_state(self.store, self.cid, **self.identity, status="running", pid=pid,
                             pid_start=sc.proc_starttime(pid) or 0, exit_code=0, error="",
                             oom_killed=False, started_at=now, finished_at=bundle.NEVER,
                             health=health, ports=[_port_json(p) for p in ports])
         self.store.emit("container", "start", self.cid, name=plan.name)
-        return Run(pid, pidfd, out_r, err_r, cgroup, time.monotonic())
+        return Run(pid, pidfd, out_r, err_r, cgroup, time.monotonic(),
+                   (in_w,) if in_w >= 0 else ())
 
     def _read_failure(self, fail_r: int, pid: int) -> tuple[str, int]:
         data = b""
@@ -358,7 +384,8 @@ class Monitor:
     def _supervise(self, run: Run) -> tuple[int, bool]:
         """Pump logs, probe health, forward stops until the init exits; (code, oom)."""
         sel = selectors.DefaultSelector()
-        streams = {run.out_r: "stdout", run.err_r: "stderr"}
+        streams = {fd: name for fd, name in ((run.out_r, "stdout"), (run.err_r, "stderr"))
+                   if fd >= 0}
         for fd in streams:
             os.set_blocking(fd, False)
             sel.register(fd, selectors.EVENT_READ, "log")
@@ -387,6 +414,8 @@ class Monitor:
                         data = os.read(key.fd, 65536)
                     except BlockingIOError:
                         continue
+                    except OSError:  # EIO: the terminal's last user has gone
+                        data = b""
                     if data:
                         self.log.write(streams[key.fd], data)
                     else:
@@ -427,6 +456,8 @@ class Monitor:
         sel.close()
         for fd in streams:
             self.log.flush(streams[fd])
+            os.close(fd)
+        for fd in run.keep:
             os.close(fd)
         _, status = os.waitpid(run.pid, 0)
         os.close(run.pidfd)
@@ -569,6 +600,19 @@ class Probe:
             os.close(self.out_r)
 
 
+def _cgroup_mounts(cgroup: Any) -> list[tuple[str, str]]:
+    """(name under /sys/fs/cgroup, host dir) for each hierarchy of the container's groups."""
+    if cgroup is None:
+        return []
+    out = []
+    for ctrl, path in getattr(cgroup, "v1", {}).items():
+        out.append((ctrl, str(path)))
+    unified = getattr(cgroup, "unified", None)
+    if unified is not None:
+        out.append(("unified" if out else "", str(unified)))
+    return [(n, p) for n, p in out if n and os.path.isdir(p)]
+
+
 def _fmt_duration(seconds: float) -> str:
     if seconds == int(seconds):
         return f"{int(seconds)}s"
@@ -608,9 +652,51 @@ def _lookup(cmd: str, env: dict[str, str]) -> str:
     raise StartError(f'exec: "{cmd}": executable file not found in $PATH', 127)
 
 
-def container_init(plan: LaunchPlan, out_w: int, err_w: int, ready_w: int, go_r: int,
-                   fail_w: int) -> None:
+@dataclass(frozen=True)
+class ChildFds:
+    """The container init's ends of the pipes shared with the monitor."""
+
+    out_w: int
+    err_w: int
+    in_r: int  # -1: stdin is /dev/null
+    ready_w: int
+    go_r: int
+    fail_w: int
+    tty_sock: int  # -1: no terminal; else where to send the terminal's master fd
+
+
+def _receive_fd(sock: socket.socket) -> int:
+    """The fd the init sends (a terminal master), or -1 if it died or exec'd first."""
+    try:
+        _, fds, _, _ = socket.recv_fds(sock, 1, 1)
+    except OSError:
+        return -1
+    return fds[0] if fds else -1
+
+
+def _open_terminal(sock_fd: int) -> int:
+    """In the init after pivot_root: a new pty of the container's own devpts. The master
+    goes to the monitor; the slave becomes the controlling terminal. Returns the slave."""
+    import fcntl
+    import termios
+
+    master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    fcntl.ioctl(master, 0x40045431, struct.pack("i", 0))  # TIOCSPTLCK: unlock
+    slave = fcntl.ioctl(master, 0x5441, os.O_RDWR | os.O_NOCTTY)  # TIOCGPTPEER
+    fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    sock = socket.socket(fileno=sock_fd)
+    socket.send_fds(sock, [b"t"], [master])
+    sock.detach()
+    os.close(master)
+    os.setsid()
+    fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+    return slave
+
+
+def container_init(plan: LaunchPlan, fds: ChildFds) -> None:
     """G: the container's init, from fork to execve. Never returns."""
+    out_w, err_w, ready_w, go_r, fail_w = fds.out_w, fds.err_w, fds.ready_w, fds.go_r, \
+        fds.fail_w
     code = 127
     try:
         signal.set_wakeup_fd(-1)
@@ -637,10 +723,15 @@ def container_init(plan: LaunchPlan, out_w: int, err_w: int, ready_w: int, go_r:
         from engine.runtime import caps as capmod
         from engine.runtime.limits import apply_ulimits
 
-        if os.read(go_r, 1) != b"g":
+        go = b""
+        while chunk := os.read(go_r, 65536):
+            go += chunk
+        if not go.startswith(b"g"):
             os._exit(1)  # the monitor gave up on us
         os.close(go_r)
+        rootfs.mount_cgroups(plan.rootfs, [tuple(g) for g in json.loads(go[1:])])
         rootfs.enter(plan.rootfs)
+        terminal = _open_terminal(fds.tty_sock) if fds.tty_sock >= 0 else -1
         proc = plan.process
         env = dict(e.split("=", 1) for e in proc.env)
         if proc.cwd and proc.cwd != "/":
@@ -654,10 +745,13 @@ def container_init(plan: LaunchPlan, out_w: int, err_w: int, ready_w: int, go_r:
         except OSError as e:
             raise StartError(f"chdir to cwd ({proc.cwd!r}) set in config.json failed: {e}",
                              128)
-        null = os.open("/dev/null", os.O_RDWR)
-        os.dup2(null, 0)
-        os.dup2(out_w, 1)
-        os.dup2(err_w, 2)
+        if fds.tty_sock >= 0:
+            for target in (0, 1, 2):
+                os.dup2(terminal, target)
+        else:
+            os.dup2(fds.in_r if fds.in_r >= 0 else os.open("/dev/null", os.O_RDWR), 0)
+            os.dup2(out_w, 1)
+            os.dup2(err_w, 2)
         sc.set_pdeathsig(signal.SIGKILL)  # set again: a uid change clears it
         sc.reset_signals()
         sc.cloexec_fds_from(3)

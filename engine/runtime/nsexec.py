@@ -167,7 +167,12 @@ def spawn_in_container(pid: int, argv: Sequence[str], *,
             os.close(fd)
         raise EngineRuntimeError(f"cannot enter container process {pid}: {exc}") from exc
 
-    child = os.fork()
+    try:
+        child = os.fork()
+    except OSError as exc:
+        for fd in (*opened, err_r, err_w):
+            os.close(fd)
+        raise EngineRuntimeError(f"cannot start a process in container {pid}: {exc}") from exc
     if child == 0:  # X
         code = 126
         try:

@@ -11,7 +11,6 @@ name records over 1 MiB are refused before tarfile buffers them (Go's limit).
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import stat
 import tarfile
@@ -386,6 +385,3 @@ def _extract_one(tar: tarfile.TarFile, m: tarfile.TarInfo, root_fd: int, pfd: in
     else:
         return  # unknown types (sockets, pax globals) are skipped
 
-
-def copy_errno_message(exc: OSError) -> str:
-    return os.strerror(exc.errno or errno.EIO).lower()

@@ -46,7 +46,7 @@ def merged_root(lowerdirs: Sequence[str], upper: str, work: str | None, scratch:
             sc.unshare(sc.CLONE_NEWNS)
             sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
             if len(options.split(":")) == 1 and not writable:
-                sc.mount(upper, point, None, 0x1000 | sc.MS_REC)  # MS_BIND: one dir only
+                sc.mount(upper, point, None, sc.MS_BIND | sc.MS_REC)  # a single layer
             else:
                 sc.mount("overlay", point, "overlay", 0 if writable else sc.MS_RDONLY, options)
             os.write(ready_w, b"ok")

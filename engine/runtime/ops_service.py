@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import sys
 import tempfile
 import time
@@ -102,7 +103,7 @@ class ContainerOpsService:
         upper, work = bdir / "upper", bdir / "work"
         upper.mkdir(exist_ok=True)
         work.mkdir(exist_ok=True)
-        with merged_root(lowers, str(upper), str(work), self.store.run_path("ops", "x").parent,
+        with merged_root(lowers, str(upper), str(work), self.store.run_dir / "ops",
                          writable=writable) as fd:
             yield fd
 
@@ -120,6 +121,11 @@ class ContainerOpsService:
 
         if not spec.cmd:
             raise InvalidArgument("no command specified")
+        if spec.working_dir and not spec.working_dir.startswith("/"):
+            raise InvalidArgument(f"the working directory '{spec.working_dir}' is invalid, "
+                                  "it needs to be an absolute path")
+        if any(not k or "=" in k for k, _ in spec.env):
+            raise InvalidArgument("invalid environment variable name in exec")
         c, pid = self._ops_running(ref, "exec")
         cfg = self._ops_config(c.id)
         proc = cfg.get("process") or {}
@@ -140,39 +146,54 @@ class ContainerOpsService:
         kwargs: dict[str, Any] = dict(env=env, uid=uid, gid=gid, groups=groups, cwd=cwd,
                                       caps=caps, cgroup=cg, no_new_privs=nnp)
         cmd_text = " ".join(spec.cmd)
-        self._ops_emit(c, f"exec_start: {cmd_text}")
+        exec_id = secrets.token_hex(32)
+        self._ops_emit(c, f"exec_create: {cmd_text}", execID=exec_id)
+        self._ops_emit(c, f"exec_start: {cmd_text}", execID=exec_id)
         if spec.detach:
-            code = self._ops_exec_detached(pid, spec, kwargs)
-            return code
+            return self._ops_exec_detached(pid, spec, kwargs)
+        try:
+            code = self._ops_exec_attached(pid, spec, kwargs, stdin, stdout, stderr)
+        except nsexec.ExecFailed as exc:
+            self._ops_emit(c, "exec_die", execID=exec_id, exitCode=str(exc.exit_code))
+            raise
+        self._ops_emit(c, "exec_die", execID=exec_id, exitCode=str(code))
+        return code
+
+    def _ops_exec_attached(self, pid: int, spec: ExecSpec, kwargs: dict[str, Any],
+                           stdin: int | None, stdout: int | None, stderr: int | None) -> int:
+        """Run to completion on the caller's fds (through a relayed pty with `tty`)."""
+        from engine.runtime import nsexec
+
         in_fd = (0 if stdin is None else stdin) if spec.stdin else None
         out_fd = 1 if stdout is None else stdout
         err_fd = 2 if stderr is None else stderr
         if spec.tty:
-            from engine.runtime.ops_exec import relay_pty
+            from engine.runtime.ops_exec import copy_winsize, relay_pty
 
             master, slave = nsexec.open_pty(pid)
+            for fd in (in_fd, out_fd):  # the size must be right before the program starts
+                if fd is not None and os.isatty(fd):
+                    copy_winsize(fd, master)
+                    break
             try:
                 helper = nsexec.spawn_in_container(pid, spec.cmd, tty=True, stdin=slave,
                                                    stdout=slave, stderr=slave, **kwargs)
                 os.close(slave)
                 slave = -1
-                code = relay_pty(master, helper, in_fd, out_fd)
+                return relay_pty(master, helper, in_fd, out_fd)
             finally:
                 os.close(master)
                 if slave >= 0:
                     os.close(slave)
-        else:
-            helper = nsexec.spawn_in_container(pid, spec.cmd, stdin=in_fd, stdout=out_fd,
-                                               stderr=err_fd, **kwargs)
-            try:
-                got = nsexec.wait_exit_code(helper)
-            except KeyboardInterrupt:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(helper, 2)
-                got = nsexec.wait_exit_code(helper)
-            code = 255 if got is None else got
-        self._ops_emit(c, "exec_die", exitCode=str(code))
-        return code
+        helper = nsexec.spawn_in_container(pid, spec.cmd, stdin=in_fd, stdout=out_fd,
+                                           stderr=err_fd, **kwargs)
+        try:
+            got = nsexec.wait_exit_code(helper)
+        except KeyboardInterrupt:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(helper, 2)
+            got = nsexec.wait_exit_code(helper)
+        return 255 if got is None else got
 
     def _ops_exec_detached(self, pid: int, spec: ExecSpec, kwargs: dict[str, Any]) -> int:
         """Start and forget: an intermediate process owns the helper, we reap it at once."""

@@ -12,6 +12,7 @@ openat2(RESOLVE_IN_ROOT), so an image's symlinks cannot point a mount at the hos
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
@@ -63,6 +64,7 @@ class RootfsPlan:
     sysctls: tuple[tuple[str, str], ...] = ()
     mount_sys: bool = True
     extra_masked: tuple[str, ...] = field(default_factory=tuple)
+    devices: tuple[tuple[str, str], ...] = ()  # (host device path, path in the container)
 
 
 def prepare(plan: RootfsPlan) -> None:
@@ -103,6 +105,26 @@ def enter(plan: RootfsPlan) -> None:
     sc.pivot_root(".", ".")
     sc.umount2(".", sc.MNT_DETACH)
     os.chdir("/")
+
+
+def mount_cgroups(plan: RootfsPlan, groups: list[tuple[str, str]]) -> None:
+    """/sys/fs/cgroup as Docker shows it on v1/hybrid hosts: a tmpfs with one bind per
+    hierarchy of the container's own groups; read-only unless privileged."""
+    if not plan.mount_sys or not groups:
+        return
+    where = os.path.join(plan.merged, "sys/fs/cgroup")
+    if not os.path.isdir(where):
+        return
+    sc.mount("tmpfs", where, "tmpfs", sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC, "mode=755")
+    ro = 0 if plan.privileged else sc.MS_RDONLY
+    for name, path in groups:
+        target = os.path.join(where, name)
+        os.makedirs(target, exist_ok=True)
+        sc.mount(path, target, None, sc.MS_BIND)
+        sc.mount(None, target, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_NOSUID | sc.MS_NODEV
+                 | sc.MS_NOEXEC | ro)
+    sc.mount(None, where, None, sc.MS_REMOUNT | sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC
+             | ro, "mode=755")
 
 
 def write_sysctls(merged: str, sysctls: tuple[tuple[str, str], ...]) -> None:
@@ -212,6 +234,40 @@ def _setup_dev(root_fd: int, merged: str, plan: RootfsPlan) -> None:
              sc.MS_NOSUID | sc.MS_NOEXEC | sc.MS_NODEV, f"mode=1777,size={shm}")
     sc.mount("mqueue", os.path.join(dev, "mqueue"), "mqueue",
              sc.MS_NOSUID | sc.MS_NOEXEC | sc.MS_NODEV)
+    wanted = list(plan.devices)
+    if plan.privileged:  # as Docker: every device node of the host
+        wanted += [(h, h) for h in _host_devices("/dev")]
+    for host, inside in wanted:
+        _copy_device(dev, host, inside)
+
+
+def _host_devices(top: str) -> list[str]:
+    out = []
+    for dirpath, dirnames, filenames in os.walk(top):
+        dirnames[:] = [d for d in dirnames if d not in ("pts", "shm", "mqueue", "hugepages")]
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            with contextlib.suppress(OSError):
+                mode = os.lstat(path).st_mode
+                if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+                    out.append(path)
+    return out
+
+
+def _copy_device(dev: str, host: str, inside: str) -> None:
+    """Make the node `host` (a host device) at `inside` (under /dev) in the container."""
+    st = os.stat(host)
+    if not (stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)):
+        raise OSError(errno.EINVAL, f"{host} is not a device")
+    rel = os.path.normpath(inside).lstrip("/")
+    if not rel.startswith("dev/") or ".." in rel.split("/"):
+        raise OSError(errno.EINVAL, f"device path {inside} must be under /dev")
+    target = os.path.join(dev, rel[4:])
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.mknod(target, st.st_mode, st.st_rdev)
+    os.chown(target, st.st_uid, st.st_gid)
+    os.chmod(target, stat.S_IMODE(st.st_mode))
 
 
 def _mask_paths(root_fd: int, merged: str, paths: tuple[str, ...]) -> None:

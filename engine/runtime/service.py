@@ -43,6 +43,7 @@ HOSTS_BASE = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n
               "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n"
               "ff02::2\tip6-allrouters\n")
 _NS = 1e9
+_SIGKILL, _SIGTERM, _SIGINT = int(signal.SIGKILL), int(signal.SIGTERM), int(signal.SIGINT)
 
 
 class ContainerService:
@@ -133,7 +134,8 @@ class ContainerService:
                 "are allowed")
         image = self._image_resolve(spec.image)  # type: ignore[attr-defined]
         icfg: dict[str, Any] = dict(image.config or {})
-        layer_dirs = [Path(p) for p in self._image_layer_dirs(image.id)]  # type: ignore[attr-defined]
+        dirs = self._image_layer_dirs(image.id)  # type: ignore[attr-defined]
+        layer_dirs = [Path(p) for p in dirs]
         validate_ulimits(spec.ulimits)
         validate_sysctls(spec.sysctls, spec.network_mode, spec.ipc_mode)
         _validate_restart(spec)
@@ -175,25 +177,31 @@ class ContainerService:
                 "start_interval": healthcheck.start_interval},
             "lowerdirs": [str(p) for p in layer_dirs],
         }
-        with self.store.lock("containers"):
-            name = (spec.name or _generated_name(cid)).lstrip("/")
-            for other in self._container_ids():
-                with contextlib.suppress(FileNotFoundError, ValueError):
-                    if bundle.read_config(self.store, other).get("name") == name:
-                        raise Conflict(
-                            f'Conflict. The container name "/{name}" is already in use by '
-                            f'container "{other}". You have to remove (or rename) that '
-                            "container to be able to reuse that name.")
-            cfg["name"] = name
-            cfg["spec"] = bundle.spec_to_dict(replace(spec, name=name))
-            d = self.store.ensure("containers", cid)
+        name = (spec.name or _generated_name(cid)).lstrip("/")
+        cfg["name"] = name
+        labels = {**(icfg.get("Labels") or {}), **dict(spec.labels)}  # as Docker: image's too
+        cfg["spec"] = bundle.spec_to_dict(replace(spec, name=name,
+                                                  labels=tuple(labels.items())))
+        d = self.store.ensure("containers", cid)
+        try:
             for sub in ("upper", "work", "rootfs"):
                 (d / sub).mkdir(mode=0o755, exist_ok=True)
             (d / "hostname").write_text(hostname + "\n")
-            (d / "hosts").write_text(HOSTS_BASE)
+            (d / "hosts").write_text(HOSTS_BASE + _extra_hosts(spec))
             (d / "resolv.conf").write_text(_resolv_conf(spec, host=False))
             self.store.write_json(bundle.state_path(self.store, cid), bundle.initial_state())
-            self.store.write_json(bundle.config_path(self.store, cid), cfg)
+            with self.store.lock("containers"):  # config.json makes it visible: check first
+                for other in self._container_ids():
+                    with contextlib.suppress(FileNotFoundError, ValueError):
+                        if bundle.read_config(self.store, other).get("name") == name:
+                            raise Conflict(
+                                f'Conflict. The container name "/{name}" is already in use '
+                                f'by container "{other}". You have to remove (or rename) '
+                                "that container to be able to reuse that name.")
+                self.store.write_json(bundle.config_path(self.store, cid), cfg)
+        except BaseException:
+            shutil.rmtree(d, ignore_errors=True)
+            raise
         self.store.emit("container", "create", cid, name=name, image=spec.image)
         return self._container_record(cid)
 
@@ -210,12 +218,14 @@ class ContainerService:
             if c.state.status == "dead":
                 self._container_reap(cid)
             cfg = bundle.read_config(self.store, cid)
-            plan = self._launch_plan(cid, cfg, c.spec)
-            bundle.update_state(self.store, cid, restart_count=0, error="",
-                                manual_stop=False, health=None)
+            plan, networks = self._launch_plan(cid, cfg, c.spec)
+            bundle.update_state(self.store, cid, restart_count=0, error="", manual_stop=False,
+                                health=None, networks=networks)
             launcher.launch(self, self.store, plan)
 
-    def _launch_plan(self, cid: str, cfg: dict[str, Any], spec: ContainerSpec) -> Any:
+    def _launch_plan(self, cid: str, cfg: dict[str, Any], spec: ContainerSpec
+                     ) -> tuple[Any, list[dict[str, Any]]]:
+        """The monitor's LaunchPlan, and the network attachments to record in state."""
         from engine.runtime import caps as capmod
         from engine.runtime.launcher import LaunchPlan, ProcessPlan
         from engine.runtime.logs import parse_size
@@ -243,7 +253,6 @@ class ContainerService:
             (d / "resolv.conf").write_text(_resolv_conf(spec, host=True))
         else:  # no network part in this engine: an isolated namespace with lo only
             (d / "hosts").write_text(HOSTS_BASE + _extra_hosts(spec))
-        bundle.update_state(self.store, cid, networks=networks)
         files = (((str(d / "hostname"), "/etc/hostname"), (str(d / "hosts"), "/etc/hosts"),
                   (str(d / "resolv.conf"), "/etc/resolv.conf")))
         lowers = tuple(cfg["lowerdirs"]) or (empty_lower(d),)
@@ -251,7 +260,8 @@ class ContainerService:
             merged=str(d / "rootfs"), lowerdirs=lowers, upper=str(d / "upper"),
             work=str(d / "work"), mounts=tuple(m for m in mounts if isinstance(m, MountPlan)),
             files=files, read_only=spec.read_only, privileged=spec.privileged,
-            shm_size=spec.shm_size, init=spec.init, sysctls=_sysctls(spec))
+            shm_size=spec.shm_size, init=spec.init, sysctls=_sysctls(spec),
+            devices=tuple(_device_paths(d) for d in spec.devices))
         proc = cfg["process"]
         args = tuple(proc["args"])
         if spec.init:
@@ -277,9 +287,11 @@ class ContainerService:
                 start_interval=hc["start_interval"]),
             restart=spec.restart, stop_signal=cfg["stop_signal"],
             stop_timeout=float(cfg["stop_timeout"]), resources=spec.resources,
-            privileged=spec.privileged, devices=spec.devices,
+            privileged=spec.privileged, devices=tuple(_device_rule(d) for d in spec.devices),
+            log_driver=spec.log_config.driver or "json-file",
             log_max_size=parse_size(max_size) if max_size else None,
-            log_max_file=int(max_file) if max_file else 1, auto_remove=spec.auto_remove)
+            log_max_file=int(max_file) if max_file else 1, auto_remove=spec.auto_remove,
+            tty=spec.tty, stdin_open=spec.stdin_open), networks
 
     def _mount_plan(self, m: Mount, cid: str, image_id: str) -> Any:
         from engine.runtime.rootfs import MountPlan
@@ -358,7 +370,11 @@ class ContainerService:
         if c.state.status not in ("running", "paused", "restarting"):
             raise Conflict(f"Cannot kill container: {c.name}: container {cid} is not running")
         self.store.emit("container", "kill", cid, name=c.name, signal=str(sig))
-        if not self._request_stop(cid, str(sig), None, grace=False):
+        stop_sig = _check_signal(bundle.read_config(self.store, cid).get("stop_signal")
+                                 or "SIGTERM")
+        ends_it = sig in (_SIGKILL, _SIGTERM, _SIGINT, stop_sig)
+        if not self._request_stop(cid, str(sig), None, grace=False,
+                                  keep_policy=not ends_it) and ends_it:
             self._container_reap(cid)
 
     def container_restart(self, ref: str, timeout: float | None = None) -> None:
@@ -387,7 +403,13 @@ class ContainerService:
 
     def container_remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
         cid = self._container_resolve_id(ref)
-        c = self._container_record(cid)
+        try:
+            c = self._container_record(cid)
+        except NotFound:  # a bundle whose config.json is unreadable: remove what is there
+            if not bundle.bundle_dir(self.store, cid).exists():
+                raise
+            self._container_destroy(cid)
+            return
         if c.state.status in ("running", "paused", "restarting"):
             if not force:
                 raise Conflict(
@@ -577,6 +599,28 @@ def _healthcheck(spec_hc: Healthcheck | None, image_hc: dict[str, Any] | None
                        retries=image_hc.get("Retries") or 3,
                        start_period=(image_hc.get("StartPeriod") or 0) / _NS,
                        start_interval=(image_hc.get("StartInterval") or 5 * _NS) / _NS)
+
+
+def _device_paths(entry: str) -> tuple[str, str]:
+    """`/dev/host[:/dev/ctr[:rwm]]` -> (host path, container path)."""
+    parts = entry.split(":")
+    host = parts[0]
+    inside = parts[1] if len(parts) > 1 and parts[1].startswith("/") else host
+    if not os.path.exists(host):
+        raise InvalidArgument(f"error gathering device information while adding custom "
+                              f"device {host!r}: no such file or directory")
+    return host, inside
+
+
+def _device_rule(entry: str) -> str:
+    """`/dev/host[:/dev/ctr][:rwm]` -> the device cgroup rule `c 1:3 rwm`."""
+    import stat
+
+    parts = entry.split(":")
+    perms = parts[-1] if len(parts) > 1 and not parts[-1].startswith("/") else "rwm"
+    st = os.stat(_device_paths(entry)[0])
+    kind = "b" if stat.S_ISBLK(st.st_mode) else "c"
+    return f"{kind} {os.major(st.st_rdev)}:{os.minor(st.st_rdev)} {perms}"
 
 
 def _sysctls(spec: ContainerSpec) -> tuple[tuple[str, str], ...]:

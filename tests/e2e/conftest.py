@@ -31,7 +31,7 @@ class Project:
     directory: Path
     env: dict[str, str]
 
-    def run(self, *args: str, check: bool = False, timeout: float = 60,
+    def run(self, *args: str, check: bool = False, timeout: float = 120,
             input: str | None = None) -> subprocess.CompletedProcess[str]:
         result = subprocess.run([*pycompose_command(), "--progress", "plain", *args],
                                 cwd=self.directory, env=self.env, capture_output=True,

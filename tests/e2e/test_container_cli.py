@@ -3,6 +3,7 @@ PTY), top, stats, pause/unpause, cp, diff, export, kill, rm, and errors as one l
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import select
@@ -30,10 +31,14 @@ class CLI:
                     "PYCOMPOSE_CGROUP_PARENT": unique("pycli")}
         self.env.pop("PYCOMPOSE_DEBUG", None)
 
-    def __call__(self, *args: str, code: int | None = 0) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([sys.executable, "-m", "compose.cli.main", *args],
-                              env=self.env, capture_output=True, text=True, timeout=60,
-                              stdin=subprocess.DEVNULL)
+    def __call__(self, *args: str, code: int | None = 0,
+                 stdin: bytes = b"") -> subprocess.CompletedProcess[str]:
+        raw = subprocess.run([sys.executable, "-m", "compose.cli.main", *args],
+                             env=self.env, capture_output=True, timeout=60, input=stdin)
+        proc = subprocess.CompletedProcess(raw.args, raw.returncode,
+                                           raw.stdout.decode(errors="replace"),
+                                           raw.stderr.decode(errors="replace"))
+        self.raw_stdout = raw.stdout
         if code is not None:
             assert proc.returncode == code, (proc.stdout, proc.stderr)
         if proc.returncode:
@@ -101,6 +106,12 @@ def test_container_operations(cli: CLI, tmp_path: Path) -> None:
     with tarfile.open(tmp_path / "fs.tar") as tar:
         assert "tmp/in.txt" in tar.getnames()
     cli("container", "cp", "ops:/nope", str(tmp_path), code=1)
+    cli("container", "cp", "ops:/tmp/in.txt", "-")  # a tar stream on stdout
+    with tarfile.open(fileobj=io.BytesIO(cli.raw_stdout)) as tar:
+        member = tar.extractfile("in.txt")
+        assert member is not None and member.read() == b"payload\n"
+    cli("container", "cp", "-", "ops:/root", stdin=cli.raw_stdout)
+    assert cli("container", "exec", "ops", "cat", "/root/in.txt").stdout == "payload\n"
 
     assert json.loads(cli("container", "inspect", "ops").stdout)[0]["Id"] == cid
     cli("container", "kill", "ops")
@@ -142,3 +153,26 @@ def test_exec_it_uses_the_callers_terminal(cli: CLI) -> None:
             proc.kill()
             proc.wait()
         os.close(master)
+
+
+def test_create_flags_reach_the_container(cli: CLI) -> None:
+    cid = cli("container", "create", "--network", "none", "--name", "flags", "-m", "48m",
+              "--cpus", "0.5", "--pids-limit", "10", "--cap-drop", "ALL", "--cap-add",
+              "CHOWN", "-l", "tier=web", "-w", "/tmp", IMAGE,
+              "sh", "-c", "pwd; grep CapEff /proc/self/status; cat /proc/self/cgroup").stdout
+    host = json.loads(cli("container", "inspect", "flags").stdout)[0]["HostConfig"]
+    assert host["Memory"] == 48 << 20 and host["NanoCpus"] == 500_000_000
+    assert host["PidsLimit"] == 10 and host["CapDrop"] == ["ALL"]
+    assert cli("container", "ls", "-a", "-q", "-f", "label=tier=web").stdout.strip() == cid[:12]
+    cli("container", "start", "flags")
+    deadline = time.monotonic() + 10
+    while "Exited" not in cli("container", "ls", "-a").stdout and time.monotonic() < deadline:
+        time.sleep(0.1)
+    lines = cli("container", "logs", "flags").stdout.splitlines()
+    assert lines[0] == "/tmp" and lines[1].split() == ["CapEff:", "0000000000000001"]
+    bad = cli("container", "create", "-m", "lots", IMAGE, code=1)
+    assert "invalid size" in bad.stderr and bad.stderr.count("\n") == 1
+    made = cli("container", "create", "--network", "none", "-m", "1m", IMAGE, "true", code=None)
+    if made.returncode == 0:  # refused at start at the latest
+        made = cli("container", "start", made.stdout.strip(), code=1)
+    assert "Minimum memory limit allowed is 6MB" in made.stderr

@@ -55,6 +55,10 @@ def test_image_lifecycle(cli: CLI, busybox_tar: Path, tmp_path: Path) -> None:
     rows = [json.loads(line) for line in cli("image", "ls", "--format", "json").stdout.splitlines()]
     assert {(r["Repository"], r["Tag"]) for r in rows} == {("busybox", "latest"),
                                                            ("localhost:5000/bb", "v1")}
+    only = cli("image", "ls", "localhost:5000/bb").stdout.splitlines()
+    assert [line.split()[0] for line in only[1:]] == ["localhost:5000/bb"]
+    only = cli("image", "ls", "--filter", "reference=busy*:latest").stdout.splitlines()
+    assert [line.split()[:2] for line in only[1:]] == [["busybox", "latest"]]
     doc = json.loads(cli("image", "inspect", short).stdout)
     assert doc[0]["Id"] == out and doc[0]["Config"]["Cmd"] == ["sh"]
     assert doc[0]["Config"]["Env"] == ["A=1"]
@@ -107,6 +111,7 @@ def test_image_errors_are_one_line(cli: CLI, tmp_path: Path) -> None:
         (("image", "load", "-i", str(tmp_path / "missing.tar")), "cannot read"),
         (("image", "save", "-o", str(tmp_path / "o.tar"), "nope"), "No such image"),
         (("image", "bogus",), "invalid choice"),
+        (("image", "save", "-o", str(tmp_path / "no" / "x.tar"), "nope"), "No such image"),
     ]:
         proc = cli(*args, ok=False)
         assert text in proc.stderr, (args, proc.stderr)

@@ -122,3 +122,60 @@ def test_ctrl_c_stops_an_attached_up(project: Callable[[str], Project]) -> None:
     assert "Gracefully stopping..." in err and "Traceback" not in err
     assert "long-1  | long is up\n" in out  # prefixes padded to the widest name
     assert {c["State"] for c in ps(p, "-a")} == {"exited"}
+
+
+def test_logs_follow_across_restart_and_recreation(project: Callable[[str], Project]) -> None:
+    p = project("abort")
+    p.run("up", "-d", "long", check=True)
+    proc = p.popen("logs", "-f", "--no-color", "long")
+    try:
+        lines: list[str] = []
+        assert proc.stdout is not None
+
+        def read_until(count: int) -> None:
+            while sum("long is up" in line for line in lines) < count:
+                line = proc.stdout.readline()  # type: ignore[union-attr]
+                assert line, "logs -f ended early"
+                lines.append(line)
+
+        read_until(1)
+        p.run("restart", "-t", "0", "long", check=True)
+        read_until(2)
+        p.run("up", "-d", "--force-recreate", "-t", "0", "long", check=True)
+        read_until(3)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert lines == ["long-1 | long is up\n"] * 3
+
+
+def test_second_ctrl_c_kills(project: Callable[[str], Project]) -> None:
+    p = project("abort")
+    # sleep as PID 1 without init ignores SIGTERM: a graceful stop would take 10 s
+    (p.directory / "compose.yaml").write_text(
+        "services:\n  stubborn:\n    image: pycompose-busybox\n    network_mode: none\n"
+        '    command: ["sleep", "1000"]\n')
+    proc = p.popen("up", "--no-color")
+    try:
+        deadline = time.monotonic() + 30
+        while not [c for c in ps(p) if c["State"] == "running"]:
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.2)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(1.0)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+        took = time.monotonic() - started
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert took < 5, f"the second Ctrl-C took {took:.1f}s"
+    assert "Container abort-stubborn-1  Killed" in err
+    assert {c["State"] for c in ps(p, "-a")} == {"exited"}

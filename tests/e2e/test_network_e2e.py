@@ -25,3 +25,25 @@ def test_health_gated_start_and_service_dns(project: Callable[[str], Project]) -
     assert states["db"].endswith("(healthy)") and states["web"].startswith("Up")
     result = p.run("down", "-t", "0", check=True)
     assert "Network health_default  Removed" in result.stderr
+
+
+def test_sample_webapp_through_its_published_port(project: Callable[[str], Project]) -> None:
+    import shutil
+    import socket
+    import urllib.request
+    from pathlib import Path
+
+    p = project("health")  # only for the fixture's root and cleanup; the sample replaces it
+    sample = Path(__file__).resolve().parents[2] / "samples" / "webapp"
+    shutil.rmtree(p.directory)
+    shutil.copytree(sample, p.directory)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    p.env["WEB_PORT"] = str(port)
+    p.run("up", "-d", "--wait", "--wait-timeout", "60", check=True)
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/cgi-bin/status", timeout=10) as r:
+        body = r.read().decode()
+    assert body.startswith("web -> api says: heartbeat "), body
+    result = p.run("down", "-v", "-t", "0", check=True)
+    assert "Volume health_data  Removed" in result.stderr  # the copy's directory is `health`

@@ -133,3 +133,31 @@ def net_engine(engine_root: Path, busybox_tar: Path,
         yield engine
     finally:
         cleanup(engine)
+
+
+@pytest.fixture(scope="module")
+def shared_net_engine(tmp_path_factory: pytest.TempPathFactory, busybox_tar: Path
+                      ) -> Iterator[Any]:
+    """As `net_engine`, shared by the tests of one module (for costly topologies)."""
+    import shutil
+
+    from engine.local import LocalEngine
+    from engine.network.bridge import release_root
+    from tests.conftest import unique
+
+    root = tmp_path_factory.mktemp("netroot")
+    patch = pytest.MonkeyPatch()
+    patch.setenv("PYCOMPOSE_CGROUP_PARENT", unique("pycn"))
+    patch.setenv("PYCOMPOSE_ROOT", str(root))
+    patch.setenv("PYCOMPOSE_DNS_UPSTREAM", "none")
+    engine = LocalEngine(root)
+    try:
+        engine.image_import(str(busybox_tar), IMAGE)
+        yield engine
+    finally:
+        try:
+            cleanup(engine)
+            release_root(root)
+        finally:
+            patch.undo()
+            shutil.rmtree(root, ignore_errors=True)

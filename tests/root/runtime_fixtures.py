@@ -65,7 +65,8 @@ def spec(script: str | None = None, **kw: Any) -> ContainerSpec:
         kw["command"] = ("sh", "-c", script)
     kw.setdefault("name", unique("rt"))
     kw.setdefault("network_mode", "none")  # networking is tested by the network tests
-    return ContainerSpec(image=IMAGE, **kw)
+    kw.setdefault("image", IMAGE)
+    return ContainerSpec(**kw)
 
 
 def run(engine: LocalEngine, script: str, timeout: float = 15.0,

@@ -211,3 +211,21 @@ def test_limits_docker_refuses_are_refused() -> None:
         with pytest.raises(InvalidArgument, match=message):
             validate_resources(bad)
     validate_resources(Resources(memory=64 << 20, memory_swap=-1, cpus=0.5, cpuset_cpus="0"))
+
+
+def test_oom_notifier_wakes_up_on_an_oom_kill(driver: CgroupDriver,
+                                             procs: list[subprocess.Popen[bytes]]) -> None:
+    import select
+
+    cg = driver.create("oomwatch", Resources(memory=32 << 20))
+    fd = cg.oom_notifier()
+    if fd is None:
+        pytest.skip("no OOM notification interface on this host")
+    try:
+        assert not select.select([fd], [], [], 0)[0]
+        p = held(procs, cg, f"exec {BUSYBOX} dd if=/dev/zero of=/dev/null bs=64M count=1")
+        assert p.wait(timeout=20) == -signal.SIGKILL
+        assert select.select([fd], [], [], 5)[0]
+        assert cg.oom_kills() == 1
+    finally:
+        os.close(fd)

@@ -73,6 +73,19 @@ def ask(server: str, name: str, qtype: int = dns.TYPE_A) -> tuple[int, list[tupl
         return dns.parse_answers(s.recv(4096))
 
 
+def ask_tcp(server: str, name: str) -> tuple[int, list[tuple[int, str]]]:
+    """Two queries on one TCP connection (length-prefixed); the answer to the second."""
+    with socket.create_connection((server, 53), timeout=3) as s:
+        for ident in (1, 2):
+            query = dns.build_query(name, dns.TYPE_A, ident)
+            s.sendall(len(query).to_bytes(2, "big") + query)
+            size = int.from_bytes(s.recv(2), "big")
+            data = b""
+            while len(data) < size:
+                data += s.recv(size - len(data))
+        return dns.parse_answers(data)
+
+
 def labels(service: str, project: str) -> tuple[tuple[str, str], ...]:
     return (("com.docker.compose.service", service), ("com.docker.compose.project", project))
 
@@ -94,6 +107,8 @@ def test_replicas_round_robin_and_ptr(net_engine: Any) -> None:
                          dns.TYPE_PTR)
     assert rcode == 0 and answers[0][1] in {r.name for r in replicas}
     assert ask(net.gateway, "api", dns.TYPE_AAAA) == (dns.NOERROR, [])
+    rcode, answers = ask_tcp(net.gateway, "api")
+    assert rcode == 0 and sorted(ip for _, ip in answers) == ips
 
 
 def test_forwarding_and_per_container_servers(net_engine: Any,
@@ -135,11 +150,12 @@ def test_responder_starts_with_first_and_stops_with_last_container(net_engine: A
     assert not pid_file.exists()
     a = sleeper(net_engine, unique("a"), (EndpointSpec(net.name),))
     b = sleeper(net_engine, unique("b"), (EndpointSpec(net.name),))
-    pid = int(pid_file.read_text())
+    pid = dnsd.running_pid(net_engine.store, net.id)
+    assert pid
     assert ask(net.gateway, a.name)[1] == [(dns.TYPE_A, a.networks[0].ip_address)]
     net_engine.container_stop(a.id, timeout=0)
     assert ask(net.gateway, a.name)[0] == dns.NXDOMAIN  # stopped: no longer registered
-    assert int(pid_file.read_text()) == pid
+    assert dnsd.running_pid(net_engine.store, net.id) == pid
     net_engine.container_stop(b.id, timeout=0)
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and _alive(pid):
@@ -155,3 +171,22 @@ def _alive(pid: int) -> bool:
             return f.read().split(")")[-1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_responder_forgets_containers_whose_monitor_died(net_engine: Any) -> None:
+    import os
+    import signal
+
+    from engine.runtime import bundle
+
+    net = net_engine.network_create(NetworkSpec(name=unique("n")))
+    c = sleeper(net_engine, unique("k"), (EndpointSpec(net.name),))
+    pid = dnsd.running_pid(net_engine.store, net.id)
+    assert ask(net.gateway, c.name)[0] == dns.NOERROR
+    state = bundle.read_state(net_engine.store, c.id)
+    os.kill(int(state["monitor_pid"]), signal.SIGKILL)  # no teardown will run
+    os.kill(c.state.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.05)
+    assert not _alive(pid)  # its veth went with the namespace: nothing left to serve

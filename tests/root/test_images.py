@@ -7,7 +7,9 @@ import hashlib
 import io
 import json
 import multiprocessing
+import shutil
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,13 @@ from engine.api import Conflict, InvalidArgument, NotFound
 from engine.local import LocalEngine
 
 pytestmark = pytest.mark.root
+
+
+@pytest.fixture(autouse=True)
+def _remove_tmp(tmp_path: Path) -> Iterator[None]:
+    """Unpacked layers hold device nodes and setuid files: never leave them behind."""
+    yield
+    shutil.rmtree(tmp_path, ignore_errors=True)
 
 
 @pytest.fixture
@@ -260,12 +269,14 @@ def _worker(root: str, tarball: str, name: str, rounds: int) -> None:
     for i in range(rounds):
         image = engine.image_import(tarball, f"{name}:{i}")
         engine.image_tag(image.id, f"shared:{name}-{i}")
+    for i in range(30):  # tight read-modify-write loop: loses updates without the lock
+        engine.image_tag(f"{name}:0", f"hammer:{name}-{i}")
 
 
 def test_concurrent_imports_and_tags_do_not_corrupt_the_index(engine_root: Path,
                                                                busybox_tar: Path) -> None:
-    ctx = multiprocessing.get_context("fork")
-    procs = [ctx.Process(target=_worker, args=(str(engine_root), str(busybox_tar), n, 4))
+    ctx = multiprocessing.get_context("spawn")  # never fork a threaded pytest
+    procs = [ctx.Process(target=_worker, args=(str(engine_root), str(busybox_tar), n, 3))
              for n in ("alpha", "beta")]
     for p in procs:
         p.start()
@@ -274,10 +285,11 @@ def test_concurrent_imports_and_tags_do_not_corrupt_the_index(engine_root: Path,
         assert p.exitcode == 0
     engine = LocalEngine(engine_root)
     tags = {t for im in engine.image_list() for t in im.repo_tags}
-    expected = {f"{n}:{i}" for n in ("alpha", "beta") for i in range(4)}
-    expected |= {f"shared:{n}-{i}" for n in ("alpha", "beta") for i in range(4)}
+    expected = {f"{n}:{i}" for n in ("alpha", "beta") for i in range(3)}
+    expected |= {f"shared:{n}-{i}" for n in ("alpha", "beta") for i in range(3)}
+    expected |= {f"hammer:{n}-{i}" for n in ("alpha", "beta") for i in range(30)}
     assert tags == expected
-    assert len(engine.image_list()) == 8
+    assert len(engine.image_list()) == 6
     for image in engine.image_list():
         assert engine._image_layer_dirs(image.id)[0].is_dir()
     assert _layer_count(engine) == 1
@@ -390,3 +402,26 @@ def test_system_info_df_prune_and_events(engine: LocalEngine, busybox: str) -> N
     seen = [(e.type, e.action) for e in engine.events(since=start, until=time.time() + 0.3,
                                                       follow=True)]
     assert ("image", "delete") in seen and ("image", "prune") in seen
+
+
+@pytest.mark.parametrize("compress", ["gzip", "xz"])
+def test_compressed_layers_save_as_oci(engine: LocalEngine, busybox_tar: Path, tmp_path: Path,
+                                       compress: str) -> None:
+    import lzma
+
+    raw = busybox_tar.read_bytes()
+    data = gzip.compress(raw, 1) if compress == "gzip" else lzma.compress(raw, preset=0)
+    image = engine.image_import(io.BytesIO(data), f"bb:{compress}")
+    (blob,) = engine._image_layer_blobs(image.id)
+    assert blob["compression"] == compress and blob["diff_id"] == image.diff_ids[0]
+    archive = tmp_path / "oci.tar"
+    engine.image_save([f"bb:{compress}"], str(archive), format="oci")
+    with tarfile.open(archive) as tar:
+        index = json.loads(tar.extractfile("index.json").read())  # type: ignore[union-attr]
+        manifest = json.loads(tar.extractfile(  # type: ignore[union-attr]
+            "blobs/sha256/" + index["manifests"][0]["digest"][7:]).read())
+    media = manifest["layers"][0]["mediaType"]
+    assert media.endswith("+gzip") if compress == "gzip" else media.endswith(".tar")
+    other = LocalEngine(tmp_path / "other")
+    assert other.image_load(str(archive))[0].id == image.id
+    assert other.image_inspect(f"bb:{compress}").diff_ids == image.diff_ids

@@ -56,13 +56,16 @@ def test_pids_and_cpu_limits(engine: LocalEngine) -> None:
     from engine.runtime.cgroups import CgroupDriver
 
     c = engine.container_create(spec(
-        "sh -c 'for i in 1 2 3 4 5 6 7 8 9 10; do sleep 2 & done' 2>&1; echo forked; "
+        "cat /sys/fs/cgroup/pids/pids.max; mkdir /sys/fs/cgroup/pids/x 2>/dev/null || "
+        "echo cg-ro; sh -c 'for i in 1 2 3 4 5 6 7 8 9 10; do sleep 2 & done' 2>&1; "
+        "echo forked; "
         "while true; do sleep 0.05; done",
         resources=Resources(pids_limit=6, cpus=0.2)))
     engine.container_start(c.id)
     wait_for(lambda: any("forked" in ln.text for ln in engine.container_logs(c.id)))
     text = "".join(ln.text for ln in engine.container_logs(c.id))
     assert "can't fork" in text
+    assert text.startswith("6\ncg-ro\n")  # its own groups at /sys/fs/cgroup, read-only
     cg = CgroupDriver.detect().open(c.id)
     assert len(cg.pids()) <= 6
     state = bundle.read_state(engine.store, c.id)

@@ -20,6 +20,7 @@ from tests.root import nethelpers
 from tests.root.nethelpers import exec_out, our_links, sleeper
 
 net_engine = nethelpers.net_engine
+shared_net_engine = nethelpers.shared_net_engine
 
 pytestmark = pytest.mark.root
 
@@ -37,25 +38,28 @@ def web(engine: Any, name: str, network: str, project: str, aliases: tuple[str, 
                    command=("sh", "-c", script), labels=compose_labels("web", project))
 
 
-@pytest.fixture
-def topology(net_engine: Any) -> dict[str, Any]:
-    """front: web (alias www) + client; back: other; both: a container on front and back."""
+@pytest.fixture(scope="module")
+def topology(shared_net_engine: Any) -> dict[str, Any]:
+    """front: web (alias www) + client; back: other; both: a container on front and back.
+    Built once for the module's tests (they only read it)."""
+    engine = shared_net_engine
     project = unique("p")
     front, back = unique("front"), unique("back")
-    net_engine.network_create(NetworkSpec(name=front))
-    net_engine.network_create(NetworkSpec(name=back))
+    engine.network_create(NetworkSpec(name=front))
+    engine.network_create(NetworkSpec(name=back))
     return {
-        "project": project, "front": front, "back": back,
-        "web": web(net_engine, f"{project}-web-1", front, project, aliases=("www",)),
-        "client": sleeper(net_engine, unique("client"), (EndpointSpec(front),)),
-        "other": sleeper(net_engine, unique("other"), (EndpointSpec(back),)),
-        "both": sleeper(net_engine, unique("both"), (EndpointSpec(front), EndpointSpec(back))),
-        "backweb": web(net_engine, f"{project}-bweb-1", back, unique("q")),
+        "engine": engine, "project": project, "front": front, "back": back,
+        "web": web(engine, f"{project}-web-1", front, project, aliases=("www",)),
+        "client": sleeper(engine, unique("client"), (EndpointSpec(front),)),
+        "other": sleeper(engine, unique("other"), (EndpointSpec(back),)),
+        "both": sleeper(engine, unique("both"), (EndpointSpec(front), EndpointSpec(back))),
+        "backweb": web(engine, f"{project}-bweb-1", back, unique("q")),
     }
 
 
 def test_same_network_reaches_by_service_alias_and_container_name(
-        net_engine: Any, topology: dict[str, Any]) -> None:
+        topology: dict[str, Any]) -> None:
+    net_engine = topology["engine"]
     web_ip = topology["web"].networks[0].ip_address
     client = topology["client"].id
     web_name = topology["web"].name
@@ -69,8 +73,8 @@ def test_same_network_reaches_by_service_alias_and_container_name(
     assert "HTTP/1.1" in out or "HTTP/1.0" in out
 
 
-def test_other_network_cannot_resolve_or_reach(net_engine: Any,
-                                               topology: dict[str, Any]) -> None:
+def test_other_network_cannot_resolve_or_reach(topology: dict[str, Any]) -> None:
+    net_engine = topology["engine"]
     other = topology["other"].id
     web_ip = topology["web"].networks[0].ip_address
     for name in ("www", topology["web"].name, f"web.{topology['project']}"):
@@ -83,8 +87,8 @@ def test_other_network_cannot_resolve_or_reach(net_engine: Any,
     assert code != 0 and "timed out" in out
 
 
-def test_container_on_both_networks_reaches_both(net_engine: Any,
-                                                 topology: dict[str, Any]) -> None:
+def test_container_on_both_networks_reaches_both(topology: dict[str, Any]) -> None:
+    net_engine = topology["engine"]
     both = topology["both"]
     assert [a.network for a in both.networks] == [topology["front"], topology["back"]]
     for target in (topology["web"], topology["backweb"]):
@@ -127,7 +131,10 @@ def test_static_address_and_connect_a_running_container(net_engine: Any) -> None
     code, out = exec_out(net_engine, fixed.id, "ping", "-c", "1", "-W", "2", "peer")
     assert code == 0, out
     assert fixed.id in net_engine.network_inspect(b.name).containers
+    assert [n.network for n in net_engine.container_inspect(fixed.id).networks] == \
+        [a.name, b.name]
     net_engine.network_disconnect(b.name, fixed.id)
+    assert [n.network for n in net_engine.container_inspect(fixed.id).networks] == [a.name]
     code, _ = exec_out(net_engine, fixed.id, "ping", "-c", "1", "-W", "1",
                        peer.networks[0].ip_address)
     assert code != 0
@@ -201,3 +208,21 @@ def test_network_cli(net_engine: Any) -> None:
     removed = cli("rm", name, "missing-net")
     assert removed.returncode == 1 and removed.stdout == f"{name}\n"
     assert "network missing-net not found" in removed.stderr
+
+
+def test_intra_network_traffic_survives_forward_drop(net_engine: Any) -> None:
+    """dockerd sets `iptables -P FORWARD DROP`; our own accept rules must carry the bridge."""
+    import subprocess
+
+    rules = subprocess.run(["iptables", "-S", "FORWARD"], capture_output=True, text=True,
+                           check=True).stdout
+    policy = rules.splitlines()[0].split()[-1]
+    net = net_engine.network_create(NetworkSpec(name=unique("d")))
+    a = sleeper(net_engine, unique("a"), (EndpointSpec(net.name),))
+    b = sleeper(net_engine, unique("b"), (EndpointSpec(net.name),))
+    subprocess.run(["iptables", "-P", "FORWARD", "DROP"], check=True)
+    try:
+        code, out = exec_out(net_engine, a.id, "ping", "-c", "1", "-W", "2", b.name)
+        assert code == 0, out
+    finally:
+        subprocess.run(["iptables", "-P", "FORWARD", policy], check=True)

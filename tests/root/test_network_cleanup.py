@@ -23,18 +23,30 @@ net_engine = nethelpers.net_engine
 
 
 def responders(root: Path) -> list[int]:
-    """Pids of DNS responders serving data root `root`."""
+    """Pids of live DNS responders of data root `root` (from their pid files)."""
+    from engine.network import dnsd
+    from engine.store import Store
+
+    store = Store(root)
     found = []
+    for pid_file in (store.run_dir / "dns").glob("*.pid"):
+        pid = dnsd.running_pid(store, pid_file.stem)
+        if pid:
+            found.append(pid)
+    return found
+
+
+def responder_processes() -> dict[int, str]:
+    """Every DNS responder on the host (any data root): pid -> its working directory."""
+    found = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                argv = f.read().split(b"\0")
+            if Path(f"/proc/{entry}/comm").read_text().startswith("pyc-dns-"):
+                found[int(entry)] = os.readlink(f"/proc/{entry}/cwd")
         except OSError:
             continue
-        if b"engine.network.dnsd" in argv and str(root).encode() in argv:
-            found.append(int(entry))
     return found
 
 
@@ -126,14 +138,6 @@ def test_no_dangling_rules_or_responders_on_the_host() -> None:
                                             text=True).stdout.splitlines()}
         for rule in firewall.tagged_rules():
             assert rule.split('--comment "pycompose:')[1].split('"')[0] in links, rule
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"engine.network.dnsd" in argv:
-            root = Path(argv[argv.index(b"engine.network.dnsd") + 1].decode())
-            assert wait_until(lambda e=entry, r=root: r.exists()
-                              or not os.path.exists(f"/proc/{e}"), 3), argv
+    for pid, cwd in responder_processes().items():
+        if cwd.endswith("(deleted)"):  # its data root was deleted: it must leave by itself
+            assert wait_until(lambda p=pid: not os.path.exists(f"/proc/{p}"), 3), cwd

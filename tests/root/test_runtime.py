@@ -76,7 +76,8 @@ def test_survives_its_creator_and_is_managed_by_another_process(
     creator = (
         "import sys; from engine.api import ContainerSpec; from engine.local import LocalEngine\n"
         "e = LocalEngine(sys.argv[1])\n"
-        "c = e.container_create(ContainerSpec(image=sys.argv[2], name=sys.argv[3], network_mode='none', command=("
+        "c = e.container_create(ContainerSpec(image=sys.argv[2], name=sys.argv[3], "
+        "network_mode='none', command=("
         "'sh', '-c', 'echo hello; while true; do sleep 0.1; done')))\n"
         "e.container_start(c.id); print(c.id)\n")
     name = spec().name
@@ -250,13 +251,14 @@ def test_concurrent_creators_do_not_corrupt_the_store(engine: LocalEngine) -> No
 
     def creator() -> dict[str, object]:
         out = subprocess.run([sys.executable, "-c", script, str(engine.store.root), IMAGE],
-                             capture_output=True, text=True, env=env, timeout=60, check=True)
+                             capture_output=True, text=True, env=env, timeout=120, check=True)
         return dict(json.loads(out.stdout))
 
     with ThreadPoolExecutor(2) as pool:
         results = list(pool.map(lambda _: creator(), range(2)))
     made = [cid for r in results for cid in r["made"]]  # type: ignore[attr-defined]
-    assert len(made) == 6 and sum(int(r["lost"]) for r in results) == 6  # type: ignore[call-overload]
+    lost = sum(int(r["lost"]) for r in results)  # type: ignore[call-overload]
+    assert len(made) == 6 and lost == 6
     names = sorted(c.name for c in engine.container_list(all=True))
     assert names == [f"shared{i}" for i in range(6)]
     for cid in made:
@@ -296,3 +298,67 @@ def test_auto_remove_restart_and_idempotent_start(engine: LocalEngine) -> None:
     wait_for(lambda: not bundle.bundle_dir(engine.store, temp.id).exists())
     with pytest.raises(NotFound):
         engine.container_inspect(temp.id)
+
+
+def test_tty_and_open_stdin(engine: LocalEngine) -> None:
+    code, out, err = run(engine, "tty; echo hi >&2; stty size", tty=True)
+    assert code == 0
+    assert out == "/dev/pts/0\r\nhi\r\n24 80\r\n" and err == ""  # one stream, as Docker
+    c = engine.container_create(spec(None, command=("cat",), stdin_open=True))
+    engine.container_start(c.id)
+    time.sleep(0.3)
+    assert engine.container_inspect(c.id).state.status == "running"  # stdin did not end
+    engine.container_stop(c.id, timeout=0)
+    plain = engine.container_create(spec(None, command=("cat",)))
+    engine.container_start(plain.id)
+    assert engine.container_wait(plain.id, timeout=10) == 0  # /dev/null: EOF at once
+
+
+def test_corrupt_state_is_reported_and_removable(engine: LocalEngine) -> None:
+    c = engine.container_create(spec("true"))
+    bundle.state_path(engine.store, c.id).write_text("{not json")
+    st = engine.container_inspect(c.id).state
+    assert st.status == "dead" and "corrupt" in st.error
+    other = engine.container_create(spec("true"))
+    bundle.config_path(engine.store, other.id).write_text("")
+    assert other.id not in [x.id for x in engine.container_list(all=True)]
+    for cid in (c.id, other.id):
+        engine.container_remove(cid)
+        assert not bundle.bundle_dir(engine.store, cid).exists()
+
+
+def test_devices_and_privileged(engine: LocalEngine) -> None:
+    _, out, _ = run(engine, "ls -l /dev/mydev /dev/loop-control 2>&1; "
+                            "grep CapEff /proc/self/status", devices=("/dev/null:/dev/mydev",))
+    assert "crw-rw-rw-" in out and "1,   3" in out and "/dev/mydev" in out
+    assert "/dev/loop-control: No such file" in out  # that one only with privileged
+    _, out, _ = run(engine, "ls /dev/loop-control; grep CapEff /proc/self/status; "
+                            "echo 1 > /proc/sys/kernel/shmmni 2>/dev/null && echo psys-rw",
+                    privileged=True)
+    assert "/dev/loop-control" in out
+    assert out.split("CapEff:")[1].split()[0] not in ("00000000a80425fb", "0" * 16)
+    assert "psys-rw" in out
+
+
+def test_none_log_driver_keeps_nothing(engine: LocalEngine) -> None:
+    code, out, err = run(engine, "echo secret; echo more >&2",
+                         log_config=LogConfig(driver="none"))
+    assert code == 0 and out == "" and err == ""
+
+
+def test_image_config_is_the_default(engine: LocalEngine, busybox_tar: Path) -> None:
+    engine.image_import(str(busybox_tar), "rt-configured:1", changes=(
+        'ENTRYPOINT ["sh", "-c"]', 'CMD ["echo $FOO $(id -un) $(pwd)"]', "ENV FOO=from-image",
+        "WORKDIR /srv", "USER app", "LABEL team=rt", "STOPSIGNAL SIGUSR1"))
+    c = engine.container_create(spec(None, image="rt-configured:1"))
+    engine.container_start(c.id)
+    assert engine.container_wait(c.id, timeout=10) == 0
+    assert [ln.text for ln in engine.container_logs(c.id)] == ["from-image app /srv\n"]
+    assert c.labels["team"] == "rt"
+    cfg = bundle.read_config(engine.store, c.id)
+    assert cfg["stop_signal"] == "SIGUSR1" and cfg["process"]["uid"] == 1000
+    over = engine.container_create(spec("echo $FOO", image="rt-configured:1", user="0",
+                                        env=(("FOO", "mine"),), entrypoint=()))
+    engine.container_start(over.id)
+    engine.container_wait(over.id, timeout=10)
+    assert [ln.text for ln in engine.container_logs(over.id)] == ["mine\n"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import shutil
 import stat
 import subprocess
 import tarfile
@@ -23,6 +24,13 @@ from engine.api import InvalidArgument
 from engine.images.unpack import unpack_stream, unpack_to_new_dir
 
 pytestmark = pytest.mark.root
+
+
+@pytest.fixture(autouse=True)
+def _remove_tmp(tmp_path: Path) -> Iterator[None]:
+    """Unpacked layers hold device nodes and setuid files: never leave them behind."""
+    yield
+    shutil.rmtree(tmp_path, ignore_errors=True)
 
 
 def entry(name: str, kind: bytes = tarfile.REGTYPE, data: bytes = b"", link: str = "",

@@ -185,3 +185,16 @@ def test_volume_cli(net_engine: Any) -> None:
     events = [(e["action"], e["id"]) for e in net_engine.store.read_events()
               if e["type"] == "volume"]
     assert events == [("create", name), ("destroy", name)]
+
+
+def test_anonymous_volume_in_use_is_not_pruned(net_engine: Any) -> None:
+    c = sleeper(net_engine, unique("an"), network_mode="none", start=False,
+                mounts=(Mount("volume", "/anon"),))
+    net_engine.container_start(c.id)
+    net_engine.container_stop(c.id, timeout=0)
+    (anonymous,) = [v.name for v in net_engine.volume_list()]
+    assert net_engine.volume_prune(all=True) == []  # its (stopped) container still exists
+    with pytest.raises(Conflict, match="in use"):
+        net_engine.volume_remove(anonymous)
+    net_engine.container_remove(c.id)
+    assert net_engine.volume_prune() == [anonymous]

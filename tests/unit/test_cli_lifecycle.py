@@ -325,3 +325,112 @@ def test_small_commands(engine: MemEngine, capsys: pytest.CaptureFixture[str],
     assert code == 5
     cli(capsys, "create", "--force-recreate")
     assert engine.container_inspect("demo-web-1").state.status == "created"
+
+
+RESTARTING = """\
+services:
+  db:
+    image: busybox
+  app:
+    image: busybox
+    depends_on:
+      db: {condition: service_started, restart: true}
+  other:
+    image: busybox
+    depends_on: [db]
+"""
+
+
+def test_restart_takes_restart_dependents_along(engine: MemEngine,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    Path("compose.yaml").write_text(RESTARTING)
+    cli(capsys, "up", "-d")
+    cli(capsys, "restart", "db")
+    counts = {n: engine.container_inspect(n).state.restart_count for n in engine.names()}
+    assert counts == {"demo-app-1": 1, "demo-db-1": 1, "demo-other-1": 0}
+    cli(capsys, "restart", "--no-deps", "db")
+    assert engine.container_inspect("demo-app-1").state.restart_count == 1
+
+
+def test_no_start_then_start_brings_dependencies(engine: MemEngine,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = cli(capsys, "up", "--no-start")
+    assert code == 0, err
+    assert {engine.container_inspect(n).state.status for n in engine.names()} == {"created"}
+    code, _, err = cli(capsys, "start", "web")
+    assert code == 0, err
+    assert {engine.container_inspect(n).state.status for n in engine.names()} == {"running"}
+    code, _, err = cli(capsys, "start", "nope")
+    assert code == 1 and err.strip() == "no such service: nope"
+
+
+def test_up_wait(engine: MemEngine, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = cli(capsys, "up", "--wait")
+    assert code == 0, err
+    assert " Container demo-web-1  Running" in err and " Container demo-db-1  Healthy" in err
+    engine.set_exited("demo-web-1", 1)
+    code, _, err = cli(capsys, "up", "--wait", "--no-recreate", "--no-start")
+    assert code == 0  # --no-start: nothing to wait for
+    engine.on_start = lambda e, c: c.name == "demo-web-1" and e.set_exited(c.id, 2)
+    code, _, err = cli(capsys, "up", "--wait")
+    assert code == 1 and err.strip().splitlines()[-1] == "container demo-web-1 exited (2)"
+
+
+def test_project_name_alone_is_enough_for_down_and_ps(
+        engine: MemEngine, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    cli(capsys, "up", "-d")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    code, _, err = cli(capsys, "ps")
+    assert code == 1 and "Traceback" not in err
+    code, out, _ = cli(capsys, "-p", "demo", "ps", "--format", "json")
+    assert code == 0 and len(out.splitlines()) == 2
+    code, _, err = cli(capsys, "-p", "demo", "down")
+    assert code == 0, err
+    assert engine.names() == [] and engine.network_list() == []
+    assert [v.name for v in engine.volume_list()] == ["demo_data"]
+
+
+def test_rm_asks_and_logs_since(engine: MemEngine, capsys: pytest.CaptureFixture[str]) -> None:
+    cli(capsys, "up", "-d")
+    cli(capsys, "stop", "web")
+    code, _, err = cli(capsys, "rm", "web")  # stdin is not a terminal under pytest
+    assert code == 1 and "use -f" in err
+    assert "demo-web-1" in engine.names()
+    engine.add_log("demo-db-1", "old\n")
+    code, out, _ = cli(capsys, "logs", "--since", "1h", "db")
+    assert out == "db-1 | old\n"
+    code, out, err = cli(capsys, "logs", "--since", "yesterday-ish", "db")
+    assert code == 1 and "invalid value for --since" in err
+    _, out, _ = cli(capsys, "events", "--since", "0", "--until", "9999999999", "db")
+    db_id = engine.container_inspect("demo-db-1").id
+    assert [line.split(" ", 2)[2] for line in out.splitlines()] == [
+        f"container create {db_id} (name=demo-db-1)",
+        f"container start {db_id} (name=demo-db-1)",
+        f"container health_status: healthy {db_id} (name=demo-db-1)"]
+
+
+def test_run_flags_shape_the_one_off(engine: MemEngine, capsys: pytest.CaptureFixture[str],
+                                     tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FROM_SHELL", "yes")
+    code, out, err = cli(capsys, "run", "-d", "--no-deps", "--name", "custom", "-e", "A=1",
+                         "-e", "FROM_SHELL", "-l", "team=x", "-v", "./src:/src:ro",
+                         "-v", "data:/data", "-p", "127.0.0.1:9000:90", "--service-ports",
+                         "--entrypoint", "/bin/sh -c", "-u", "app", "-w", "/work",
+                         "web", "echo hi")
+    assert code == 0, err
+    spec = engine.container_inspect("custom").spec
+    assert spec.entrypoint == ("/bin/sh", "-c") and spec.command == ("echo hi",)
+    assert dict(spec.env) == {"A": "1", "FROM_SHELL": "yes"}
+    assert dict(spec.labels)["team"] == "x"
+    assert dict(spec.labels)["com.docker.compose.oneoff"] == "True"
+    assert [(m.type, m.source, m.target, m.read_only) for m in spec.mounts] == [
+        ("bind", str(Path.cwd() / "src"), "/src", True), ("volume", "demo_data", "/data", False)]
+    assert [(p.host_ip, p.host_port, p.container_port) for p in spec.ports] == [
+        ("", "8080", 80), ("127.0.0.1", "9000", 90)]
+    assert (spec.user, spec.working_dir, spec.restart.name) == ("app", "/work", "no")
+    assert all(ep.aliases == () for ep in spec.networks)  # no --use-aliases
+    code, _, err = cli(capsys, "run", "-d", "-v", "nonsense", "web")
+    assert code == 1 and "invalid volume" in err

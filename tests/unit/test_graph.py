@@ -49,6 +49,21 @@ def test_cycle_is_named_deterministically() -> None:
         ServiceGraph(services(web=["api"], api=["web"]))
 
 
+# Checked against `docker compose config` v2.40.3: it names exactly these cycles.
+REFERENCE_CYCLES = [
+    ({"a": ["b"], "b": ["c"], "c": ["b"]}, "b -> c -> b"),
+    ({"z": ["y"], "y": ["x"], "x": ["z"]}, "x -> z -> y -> x"),
+    ({"b": ["a"], "a": ["c"], "c": ["b"], "d": []}, "a -> c -> b -> a"),
+    ({"a": ["b", "c"], "b": ["d"], "c": ["a"], "d": ["c"]}, "a -> b -> d -> c -> a"),
+]
+
+
+@pytest.mark.parametrize(("deps", "expected"), REFERENCE_CYCLES)
+def test_cycles_named_as_the_reference_names_them(deps: dict[str, list[str]],
+                                                  expected: str) -> None:
+    assert " -> ".join(find_cycle(deps) or []) == expected
+
+
 def test_long_chain_has_no_recursion_limit() -> None:
     deps = {f"s{i:04d}": [f"s{i + 1:04d}"] for i in range(3000)}
     deps["s3000"] = []
@@ -115,3 +130,18 @@ def test_viz_command_prints_dot_and_mermaid(monkeypatch: pytest.MonkeyPatch,
     assert '  "web" -> "api";\n' in dot and '  "api" -> "db";\n' in dot
     assert cli.dispatch(["viz", "--format", "mermaid"]) == 0
     assert capsys.readouterr().out.startswith("flowchart TD\n")
+
+
+def test_restart_with_and_conditions() -> None:
+    tree = services(web=["db"], api=["db"], db=[])
+    tree["web"]["depends_on"]["db"].update(condition="service_healthy", restart=True)
+    graph = ServiceGraph(tree)
+    assert graph.restart_with("db") == ["web"]
+    assert graph.condition("web", "db") == "service_healthy"
+    assert graph.condition("api", "db") == "service_started"
+    assert graph.dependents_direct("db") == {"api", "web"}
+    from compose.model import Project
+
+    model_graph = Project.from_tree({"name": "p", "services": tree}).graph()
+    assert model_graph.restart_with("db") == ["web"]
+    assert model_graph.condition("web", "db") == "service_healthy"

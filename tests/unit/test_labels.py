@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from compose import labels as L
 
 PLAIN = {"command": None, "entrypoint": None, "image": "busybox", "networks": {"default": None}}
@@ -43,3 +45,32 @@ def test_depends_on_label_and_filter() -> None:
     assert L.depends_on_label(svc) == "db:service_healthy:true,cache:service_started:false"
     assert L.project_filter("demo", service="web") == {
         "com.docker.compose.project": "demo", "com.docker.compose.service": "web"}
+
+
+# A project with ports, a health check and depends_on; hashes from `config --hash '*'`.
+HASHED_PROJECT = """\
+services:
+  api:
+    image: pycompose-busybox
+    command: ["sh", "-c", "mkdir -p /www && echo api-ok > /www/index.html && exec httpd -f -p 80 -h /www"]
+    healthcheck: {test: ["CMD", "wget", "-q", "-O-", "http://127.0.0.1/"], interval: 1s, start_period: 5s, start_interval: 1s}
+  web:
+    image: pycompose-busybox
+    command: ["sh", "-c", "exec httpd -f -p 8080 -h /tmp"]
+    ports: ["18080:8080"]
+    depends_on:
+      api: {condition: service_healthy}
+"""
+REFERENCE_HASHES = {"api": "18a0eac55fa67c0f1bc37cf664dc22955656a091b3797472642b301839ed0258",
+                    "web": "beaad1f28fa65abd61582819d3ac20a66e1fa963720b9f7d665114d6ae327653"}
+
+
+def test_loaded_project_hashes_match_the_reference(tmp_path: Path) -> None:
+    from compose.loader import LoadOptions, load
+
+    project = tmp_path / "s2"
+    project.mkdir()
+    (project / "compose.yaml").write_text(HASHED_PROJECT)
+    loaded = load(LoadOptions(workdir=str(project), environ={}))
+    assert {name: L.service_hash(svc) for name, svc in loaded.data["services"].items()} == \
+        REFERENCE_HASHES

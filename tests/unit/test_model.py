@@ -72,6 +72,10 @@ def test_every_service_key_is_typed_and_round_trips() -> None:
     assert web.deploy.resources.limits.cpus == 0.5
     assert web.healthcheck and web.healthcheck.test == ["CMD-SHELL", "curl -f http://localhost"]
     assert seconds(web.healthcheck.interval) == 90 and seconds(None, 30.0) == 30.0
+    assert web.healthcheck.interval_seconds == 90 and web.healthcheck.timeout_seconds == 10
+    assert web.healthcheck.start_period_seconds == 3600
+    assert web.healthcheck.start_interval_seconds == 0.5
+    assert web.stop_grace_seconds == 90 and web.healthcheck.retries_or_default == 3
     assert web.depends_on and web.depends_on["db"].condition == "service_healthy"
     assert web.depends_on["db"].restart is True and web.depends_on["db"].required is True
     assert web.ports and web.ports[1].host_ip == "127.0.0.1"
@@ -111,6 +115,8 @@ def test_replicas_from_scale_or_deploy() -> None:
         "a": {"image": "i", "scale": 3}, "b": {"image": "i", "deploy": {"replicas": 2}},
         "c": {"image": "i"}, "d": {"image": "i", "scale": 0, "deploy": {"replicas": 5}}}})
     assert [project.services[n].replicas for n in "abcd"] == [3, 2, 1, 0]
+    c = project.services["c"]
+    assert c.stop_grace_seconds == 10 and c.healthcheck is None
     assert project.service_names() == ["a", "b", "c", "d"]
 
 
@@ -119,3 +125,50 @@ def test_unknown_service_is_a_config_error() -> None:
 
     with pytest.raises(ConfigError, match="no such service: nope"):
         full().service("nope")
+
+
+def test_healthcheck_defaults_and_disable() -> None:
+    from compose.model import Healthcheck
+
+    check = Healthcheck.model_validate({"test": ["CMD", "true"]})
+    assert (check.interval_seconds, check.timeout_seconds, check.start_period_seconds,
+            check.start_interval_seconds, check.retries_or_default) == (30, 30, 0, 5, 3)
+    assert not check.disabled
+    assert Healthcheck.model_validate({"test": ["NONE"]}).disabled
+    assert Healthcheck.model_validate({"disable": True}).disabled
+
+
+def test_projects_loaded_by_the_real_loader_build_a_model(tmp_path: Path) -> None:
+    from compose.loader import LoadOptions, load
+
+    (tmp_path / "compose.yaml").write_text(
+        "services:\n  web:\n    image: nginx\n    ports: ['8080:80']\n"
+        "    mem_limit: 512m\n    depends_on: [db]\n    healthcheck:\n"
+        "      test: curl -f http://localhost\n      interval: 90s\n"
+        "  db:\n    image: postgres\n    volumes: [data:/var/lib/postgresql/data]\n"
+        "volumes:\n  data: {}\n")
+    loaded = load(LoadOptions(project_name="demo", workdir=str(tmp_path),
+                              environ={"PATH": "/usr/bin"}))
+    project = loaded.model()
+    assert project.to_tree() == loaded.data
+    web = project.service("web")
+    assert web.mem_limit == 536870912 and web.ports and web.ports[0].published == "8080"
+    assert web.healthcheck and web.healthcheck.interval_seconds == 90
+    assert project.graph().order() == ["db", "web"]
+    assert project.volumes and project.volumes["data"].name == "demo_data"
+
+
+def test_every_sample_project_builds_a_model() -> None:
+    from compose.loader import LoadOptions, load
+
+    samples = sorted(p for p in (Path(__file__).resolve().parents[2] / "samples").glob("*/")
+                     if any((p / n).is_file() for n in ("compose.yaml", "compose.yml",
+                                                         "docker-compose.yml")))
+    for directory in samples:
+        loaded = load(LoadOptions(workdir=str(directory), environ={"PATH": "/usr/bin"}))
+        project = loaded.model()
+        assert project.to_tree() == loaded.data, directory.name
+        order = project.graph().order()
+        assert sorted(order) == project.service_names()
+        for name, service in project.services.items():
+            assert all(order.index(dep) < order.index(name) for dep in service.dependencies)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -167,6 +168,7 @@ def test_orphans_warn_or_are_removed() -> None:
     plan = plan_up(data, observed)
     assert str(plan) == ""
     assert plan.warnings[0].startswith("Found orphan containers (demo-gone-1)")
+    assert plan_up(data, observed, UpOptions(ignore_orphans=True)).warnings == ()
     plan = plan_up(data, observed, UpOptions(remove_orphans=True))
     assert str(plan) == ("[] -> #1 container:demo-gone-1, RemoveOrphan, "
                          "orphan: service gone is not in the project\n")
@@ -256,12 +258,15 @@ def test_down_removes_dependents_first_and_keeps_volumes() -> None:
 
 
 def test_down_without_a_model_removes_what_carries_the_label() -> None:
-    observed = running(project(one=svc()))
-    observed = ObservedState("demo", observed.containers, observed.networks, observed.volumes,
+    observed = running(project(one=svc(), two=svc()))
+    labelled = tuple(replace(c, depends_on=("one",)) if c.service == "two" else c
+                     for c in observed.containers)
+    observed = ObservedState("demo", labelled, observed.networks, observed.volumes,
                              observed.images, owned_networks=frozenset({"demo_default"}))
     assert str(plan_down(None, observed)) == """\
-[] -> #1 container:demo-one-1, RemoveOrphan, down
-[1] -> #2 network:demo_default, RemoveNetwork, down
+[] -> #1 service:two:1, RemoveContainer, down
+[1] -> #2 service:one:1, RemoveContainer, down
+[1,2] -> #3 network:demo_default, RemoveNetwork, down
 """
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 from typing import Any
 
@@ -58,7 +57,8 @@ def _warn(ctx: Context) -> Any:
 
 
 def _load(ctx: Context, args: argparse.Namespace) -> Any:
-    resolve_env = not args.no_env_resolution
+    # the reference hashes services before their env_file is read into environment
+    resolve_env = not args.no_env_resolution and args.hash is None
     # as the reference, `--services` lists every active service whatever is named
     services = () if args.list_services else tuple(args.services)
     return ctx.load(services, warn=_warn(ctx),
@@ -90,16 +90,18 @@ def dependency_order(services: dict[str, Any]) -> list[str]:
 def service_hash(service: dict[str, Any]) -> str:
     """Compose's config hash: sha256 of the service's JSON without the fields that must
     not force a recreate (build, pull_policy, scale, replicas, depends_on, profiles)."""
-    from compose.loader.render import render_json
+    from compose.loader.render import go_json, service_json
 
-    data = {k: v for k, v in service.items()
+    data = {k: v for k, v in service_json(service).items()
             if k not in ("build", "pull_policy", "scale", "depends_on", "profiles")}
+    if isinstance(data.get("env_file"), list):
+        # an env_file entry marshals as its bare path when it is required and plain
+        data["env_file"] = [
+            e["path"] if isinstance(e, dict) and e.get("required", True) is True
+            and not e.get("format") else e for e in data["env_file"]]
     if isinstance(data.get("deploy"), dict):
         data["deploy"] = {k: v for k, v in data["deploy"].items() if k != "replicas"}
-    text = json.dumps(json.loads(render_json(data)), separators=(",", ":"),
-                      ensure_ascii=False)
-    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hashlib.sha256(go_json(data).encode()).hexdigest()
 
 
 def _listing(args: argparse.Namespace, loaded: Any) -> list[str] | None:

@@ -271,7 +271,8 @@ def _ls(ctx: Context, args: argparse.Namespace) -> int:
     for c in containers:
         cmd = _command_text(c)
         row = {"ID": c.id if args.no_trunc else _short(c.id), "Image": c.image,
-               "Command": json.dumps(cmd if args.no_trunc else ellipsis(cmd, 20)),
+               "Command": json.dumps(cmd if args.no_trunc else ellipsis(cmd, 20),
+                                     ensure_ascii=False),
                "CreatedAt": c.created, "RunningFor": since(c.created),
                "Status": _status_text(c), "State": c.state.status,
                "Ports": _ports_text(c), "Names": c.name,

@@ -195,16 +195,20 @@ def _filters(specs: list[str]) -> dict[str, list[str]]:
     return out
 
 
-def _matches(image: Any, filters: dict[str, list[str]], repository: str | None) -> bool:
+def _tag_matches(tag: str, patterns: list[str]) -> bool:
+    """Docker's reference filter: `repo` matches any tag of repo, `repo:tag` one tag."""
+    for pattern in patterns:
+        want_tag = ":" in pattern.rsplit("/", 1)[-1]
+        if not fnmatch.fnmatchcase(tag if want_tag else tag.rpartition(":")[0], pattern):
+            return False
+    return True
+
+
+def _matches(image: Any, filters: dict[str, list[str]]) -> bool:
+    """Image-level filters: dangling and label."""
     dangling = not image.repo_tags
     for value in filters.get("dangling", []):
         if dangling != (value in ("true", "1")):
-            return False
-    patterns = filters.get("reference", []) + ([repository] if repository else [])
-    for pattern in patterns:
-        want_tag = ":" in pattern.rsplit("/", 1)[-1]
-        if not any(fnmatch.fnmatchcase(t if want_tag else t.rpartition(":")[0], pattern)
-                   for t in image.repo_tags):
             return False
     labels = image.config.get("Labels") or {}
     for value in filters.get("label", []):
@@ -214,22 +218,35 @@ def _matches(image: Any, filters: dict[str, list[str]], repository: str | None) 
     return True
 
 
+def _listed(images: list[Any], filters: dict[str, list[str]],
+            repository: str | None) -> list[tuple[Any, list[str]]]:
+    """(image, its tags to show) after the filters; tags are filtered one by one."""
+    patterns = filters.get("reference", []) + ([repository] if repository else [])
+    out = []
+    for im in images:
+        if not _matches(im, filters):
+            continue
+        tags = [t for t in im.repo_tags if _tag_matches(t, patterns)]
+        if patterns and not tags:
+            continue
+        out.append((im, tags))
+    return out
+
+
 def _ls(ctx: Context, args: argparse.Namespace) -> int:
-    filters = _filters(args.filter)
-    images = [im for im in ctx.engine().image_list()
-              if _matches(im, filters, args.repository)]
+    listed = _listed(ctx.engine().image_list(), _filters(args.filter), args.repository)
     if args.quiet:
         seen: list[str] = []
-        for im in images:
+        for im, _ in listed:
             ident = im.id if args.no_trunc else short(im.id)
             if ident not in seen:
                 seen.append(ident)
                 print(ident, file=ctx.stdout)
         return 0
     rows = []
-    for im in images:
+    for im, shown in listed:
         ident = im.id if args.no_trunc else short(im.id)
-        tags = [t.rpartition(":") for t in im.repo_tags] or [("<none>", ":", "<none>")]
+        tags = [t.rpartition(":") for t in shown] or [("<none>", ":", "<none>")]
         digest = im.repo_digests[0].partition("@")[2] if im.repo_digests else "<none>"
         for repo, _, tag in tags:
             rows.append({"Repository": repo, "Tag": tag, "ID": ident, "Digest": digest,

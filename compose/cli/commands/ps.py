@@ -92,6 +92,8 @@ def status_text(c: Container) -> str:
 
 
 def ports_text(c: Container) -> str:
+    if not c.state.running:
+        return ""
     published = [f"{p.host_ip or '0.0.0.0'}:{p.host_port}->{p.container_port}/{p.protocol}"
                  for p in c.ports]
     shown = {(p.container_port, p.protocol) for p in c.ports}
@@ -148,8 +150,7 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
         ctx.stdout.write("".join(f"{n}\n" for n in names))
         return 0
     show_all = args.all or bool(statuses)
-    found = containers(ctx.engine(), project.name, args.services, all=show_all,
-                       oneoff=None if args.all else False)
+    found = containers(ctx.engine(), project.name, args.services, all=show_all, oneoff=None)
     if args.orphans == "false" and project.data is not None:
         found = [c for c in found if c.labels.get(L.SERVICE) in project.services]
     if statuses:

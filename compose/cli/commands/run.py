@@ -132,11 +132,11 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
                         build="always" if args.build else "auto", pull=args.pull,
                         remove_orphans=args.remove_orphans, run=True,
                         inactive=project.inactive)
+    spec = one_off_spec(args, project, name)  # bad flags fail before anything starts
     if converge(ctx, project, options, timeout=None, title="Creating") is None:
         ctx.stdout.write(f"run {args.service} as {name}\n")
         return 0
     engine = ctx.engine()
-    spec = one_off_spec(args, project, name)
     container = engine.container_create(spec)
     engine.container_start(container.id)
     if args.detach:

@@ -109,7 +109,8 @@ def up_options(args: argparse.Namespace, project: Project, *, no_start: bool = F
         else "diverged",
         build="always" if args.build else "never" if args.no_build else "auto",
         pull=args.pull, scale=scale, remove_orphans=remove_orphans, no_start=no_start,
-        inactive=project.inactive)
+        inactive=project.inactive,
+        ignore_orphans=env.get("COMPOSE_IGNORE_ORPHANS", "").lower() in ("1", "true"))
 
 
 def converge(ctx: Context, project: Project, options: UpOptions, *, timeout: float | None,
@@ -131,7 +132,7 @@ def converge(ctx: Context, project: Project, options: UpOptions, *, timeout: flo
     try:
         Executor(engine, project.info, project.data, progress, timeout=timeout,
                  parallel=ctx.options.parallel).run(plan)
-        if not plan:
+        if not plan and not options.run:
             for c in containers(engine, project.name, options.services, all=False):
                 progress.event(f"Container {c.name}", "Running", done=True)
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from pathlib import Path
 
 import pytest
 
@@ -79,22 +80,27 @@ def test_format_error_reply_keeps_the_id() -> None:
     assert dns.error_response(b"\x01", dns.FORMERR) is None
 
 
-def test_registry_scopes_names_to_the_querier_networks(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_registry_scopes_names_to_the_querier_networks(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import json
 
+    from engine.network import dnsd
     from engine.network.dnsd import Registry
     from engine.store import Store
 
     store = Store(tmp_path)
     (tmp_path / "networks").mkdir()
+    monkeypatch.setattr(dnsd, "_link_exists", lambda name: name != "veth-of-dead")
 
     def ep(name: str, ip: str, active: bool = True) -> dict[str, object]:
-        return {"name": name, "ip": ip, "dns_names": [name], "active": active}
+        veth = "veth-of-dead" if name == "dead" else f"veth-{name}"
+        return {"name": name, "ip": ip, "dns_names": [name], "active": active, "veth": veth}
 
     nets = {
         "a" * 64: {"id": "a" * 64, "endpoints": {"c1": ep("one", "10.1.0.2"),
                                                   "c3": ep("both", "10.1.0.4"),
-                                                  "c5": ep("stopped", "10.1.0.5", False)}},
+                                                  "c5": ep("stopped", "10.1.0.5", False),
+                                                  "c6": ep("dead", "10.1.0.6")}},
         "b" * 64: {"id": "b" * 64, "endpoints": {"c2": ep("two", "10.2.0.2"),
                                                   "c3": ep("both", "10.2.0.4")}},
     }
@@ -108,3 +114,11 @@ def test_registry_scopes_names_to_the_querier_networks(tmp_path) -> None:  # typ
     assert reg.table_for("a" * 64, q3).names == {"one": ["10.1.0.2"],
                                                   "both": ["10.1.0.4", "10.2.0.4"],
                                                   "two": ["10.2.0.2"]}
+
+
+def test_only_the_network_and_the_host_may_ask() -> None:
+    from engine.network.dnsd import _allowed
+
+    assert _allowed("172.18.3.4", "172.18.0.0/16")
+    assert _allowed("127.0.0.1", "172.18.0.0/16")  # the host itself
+    assert not _allowed("203.0.113.9", "172.18.0.0/16")  # anyone else: no open resolver

@@ -22,6 +22,11 @@ def test_choice_avoids_a_supernet_route() -> None:
     assert ipam.choose_subnet([N("172.16.0.0/12")]) == N("192.168.0.0/20")
 
 
+def test_choice_falls_back_to_small_subnets_when_the_defaults_are_taken() -> None:
+    used = [N("172.16.0.0/12"), N("192.168.0.0/16"), N("10.199.0.0/24")]
+    assert ipam.choose_subnet(used) == N("10.199.1.0/24")
+
+
 def test_exhausted_pool_is_a_clear_error() -> None:
     with pytest.raises(InvalidArgument, match="fully subnetted"):
         ipam.choose_subnet([N("0.0.0.0/1"), N("128.0.0.0/1")])

@@ -4,7 +4,8 @@ For each case (README "How a test should compare"): the project is copied withou
 bookkeeping files to D = <tmp>/<case>, loaded with the case's flags and environment
 ({PATH, HOME, **env}) from D/<workdir>, and
 - ok cases: the JSON form equals expected.json (any variant) structurally, and the
-  YAML form, parsed, equals expected.yaml parsed; both renderings must re-parse;
+  YAML form, parsed, equals expected.yaml parsed; then both renderings must also be
+  byte-identical to the reference's (the YAML file's final newline aside);
 - error cases: loading fails with a compose error whose message names the same
   problem as the reference's (key words of its last line).
 Deviations from the reference are listed in DEVIATIONS with the reason; none is skipped.
@@ -136,18 +137,23 @@ def check_case(name: str, base: Path) -> None:
                 (message, lines)
         return
     loaded = load(options_for(case, fixed, case["json_args"]))
-    got_json = json.loads(render_json(loaded.data))
-    variants = [json.loads(_expected(p, fixed))
-                for p in _variants(case_dir, "expected", ".json")]
+    json_text = render_json(loaded.data)
+    got_json = json.loads(json_text)
+    json_texts = [_expected(p, fixed) for p in _variants(case_dir, "expected", ".json")]
+    variants = [json.loads(text) for text in json_texts]
     if name in DEVIATIONS:
         assert not variants
     else:
         assert any(got_json == v for v in variants), _diff(got_json, variants[0])
+        # the renderer aims at the reference's exact bytes, not only its structure
+        assert json_text in json_texts
     yaml_loaded = load(options_for(case, fixed, case["yaml_args"]))
-    got_yaml = yaml.safe_load(io.StringIO(render_yaml(yaml_loaded.data)))
-    expected_yaml = [yaml.safe_load(_expected(p, fixed))
-                     for p in _variants(case_dir, "expected", ".yaml")]
+    yaml_text = render_yaml(yaml_loaded.data)
+    got_yaml = yaml.safe_load(io.StringIO(yaml_text))
+    yaml_texts = [_expected(p, fixed) for p in _variants(case_dir, "expected", ".yaml")]
+    expected_yaml = [yaml.safe_load(text) for text in yaml_texts]
     assert any(got_yaml == v for v in expected_yaml), _diff(got_yaml, expected_yaml[0])
+    assert yaml_text.rstrip("\n") in [t.rstrip("\n") for t in yaml_texts]
 
 
 def _diff(got: Any, want: Any, path: str = "") -> str:
@@ -183,3 +189,19 @@ def test_corpus_is_complete() -> None:
     statuses = [json.loads((CASES / n / "case.json").read_text())["status"] for n in names]
     assert len(names) == 305
     assert statuses.count("error") == 33
+
+
+@pytest.mark.skipif(not CASES.is_dir(), reason="conformance corpus not present")
+def test_every_ok_case_builds_the_typed_model(case_base: Path) -> None:
+    """The canonical tree is what the pydantic model (compose.model) is built from."""
+    built = 0
+    for name in _case_names():
+        case = json.loads((CASES / name / "case.json").read_text())
+        if case["status"] != "ok":
+            continue
+        fixed = copy_case(name, case_base / "model")
+        project = load(options_for(case, fixed, case["yaml_args"])).model()
+        assert sorted(project.services) == sorted(
+            yaml.safe_load(_expected(CASES / name / "expected.yaml", fixed))["services"])
+        built += 1
+    assert built == 272

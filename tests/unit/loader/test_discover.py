@@ -60,6 +60,24 @@ def test_search_walks_up_and_sets_the_project_directory(tmp_path: Path) -> None:
     assert resolve_project_name(found, [None]) == "proj"
 
 
+def test_dotenv_of_the_working_directory_is_read_first(tmp_path: Path) -> None:  # (oracle)
+    make(tmp_path, {"compose.yaml": SERVICE, ".env": "X=parent\nY=parent\n",
+                    "sub/.env": "X=sub\nCOMPOSE_ENV_FILES=none.env\n"})
+    found = discover(workdir=str(tmp_path / "sub"), environ={})
+    assert (found.environment["X"], found.environment["Y"]) == ("sub", "parent")
+    assert found.env_files == (str(tmp_path / "sub/.env"), str(tmp_path / ".env"))
+
+
+def test_env_files_are_relative_to_the_working_directory(tmp_path: Path) -> None:  # (oracle)
+    make(tmp_path, {"x.env": "X=cwd\n", "sub/x.env": "X=sub\n", "sub/compose.yaml": SERVICE})
+    found = discover(workdir=str(tmp_path), environ={}, project_directory="sub",
+                     env_files=["x.env"])
+    assert found.environment["X"] == "cwd"
+    found = discover(workdir=str(tmp_path), environ={"COMPOSE_ENV_FILES": "x.env"},
+                     project_directory="sub")
+    assert found.environment["X"] == "cwd"
+
+
 def test_no_compose_file(tmp_path: Path) -> None:  # (oracle)
     with pytest.raises(FileNotFound, match="no configuration file provided: not found"):
         discover(workdir=str(tmp_path), environ={})

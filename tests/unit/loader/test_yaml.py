@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from compose.errors import YamlError
-from compose.loader.source import Mark
+from compose.errors import ConfigError, YamlError
+from compose.loader.source import Mark, SourceMap, error_at, format_path
 from compose.loader.yamlload import (
     Tagged,
     go_string,
@@ -85,6 +85,13 @@ def test_anchors_aliases_and_extension_fields() -> None:
     assert source.get(("services", "b", "labels")).line == 3
 
 
+def test_a_redefined_anchor_replaces_the_earlier_one() -> None:  # (oracle: C is "2")
+    text = "x-a: &x 1\nx-b: &x 2\nservices:\n  s:\n    environment:\n      C: *x\n"
+    tree, source = parse_yaml(text, "c.yaml")
+    assert tree["services"]["s"]["environment"] == {"C": 2}
+    assert source.get(("services", "s", "environment", "C")) == Mark("c.yaml", 2, 6)
+
+
 def test_merge_sequence_earlier_maps_win_and_explicit_keys_win_anywhere() -> None:
     text = ("x-a: &a {A: 1}\nx-b: &b {A: 3, B: 3}\n"
             "env:\n  C: 0\n  <<: [*a, *b]\n  B: 2\n")
@@ -144,10 +151,23 @@ def test_recursive_alias_is_an_error() -> None:
         parse_yaml("services:\n  s: &s\n    image: x\n    labels: *s\n", "c.yaml")
 
 
+def test_alias_bomb_fails_fast() -> None:
+    # docker compose v2.40.3 expands this kind of document until memory runs out;
+    # pycompose refuses it (deviation: an error instead of a hang).
+    levels = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for prev, name in zip("abcde", "bcdef", strict=True):
+        levels.append(f"{name}: &{name} [{','.join(['*' + prev] * 9)}]")
+    with pytest.raises(YamlError, match="document contains excessive aliasing"):
+        parse_yaml("\n".join(levels) + "\n", "bomb.yaml")
+    tree, _ = parse_yaml("\n".join(levels[:3]) + "\n", "ok.yaml")  # 729 values: fine
+    assert len(tree["c"]) == 9 and tree["c"][8][8] == ["lol"] * 9
+
+
 def test_syntax_error_is_located() -> None:
     with pytest.raises(YamlError) as caught:
         parse_yaml("services:\n  s:\n    image: [x\n", "c.yaml")
-    assert caught.value.file == "c.yaml" and caught.value.line is not None
+    assert str(caught.value) == ("c.yaml:4:1: did not find expected ',' or ']' "
+                                 "(while parsing a flow sequence at line 3, column 12)")
     with pytest.raises(YamlError, match="undefined alias|found undefined"):
         parse_yaml("a: *nothing\n", "c.yaml")
 
@@ -157,3 +177,24 @@ def test_several_documents() -> None:
     assert [tree for tree, _ in docs] == [{"a": 1}, {"b": 2}]
     assert docs[1][1].get(("b",)) == Mark("c.yaml", 3, 4)
     assert parse_yaml("a: 1\n---\nb: 2\n", "c.yaml")[0] == {"a": 1}
+
+
+def test_source_map_helpers() -> None:
+    source = SourceMap()
+    source.set(("services", "web"), Mark("a.yaml", 2, 3), Mark("a.yaml", 2, 1))
+    source.set(("services", "web", "ports", 1), Mark("a.yaml", 5, 9))
+    assert format_path(("services", "web", "ports", 1, "target")) == "services.web.ports[1].target"
+    assert format_path(()) == ""
+    assert source.locate(("services", "web", "image")) == Mark("a.yaml", 2, 3)
+    assert source.locate(("volumes",)) is None
+    assert source.key(("services", "web")) == Mark("a.yaml", 2, 1)
+    moved = source.rebase(("services", "web"), ("services", "api"))
+    assert moved.get(("services", "api", "ports", 1)) == Mark("a.yaml", 5, 9)
+    assert moved.key(("services", "api")) == Mark("a.yaml", 2, 1)
+    other = SourceMap()
+    other.update(moved)
+    assert ("services", "api") in other and len(other) == 2
+    error = error_at(ConfigError, "bad port", ("services", "web", "ports", 1, "target"), source)
+    assert isinstance(error, ConfigError)
+    assert str(error) == "a.yaml:5:9: services.web.ports[1].target: bad port"
+    assert str(error_at(ConfigError, "no file", ("x",), None)) == "x: no file"
