@@ -116,7 +116,8 @@ class Executor:
     def _progress(self, resource: str, status: str) -> Callable[[Any], None]:
         """Relays an engine pull/build progress report as the resource's detail text."""
         def report(p: Any) -> None:
-            detail = " ".join(part for part in (str(p.id)[:19], p.status, p.text) if part)
+            ident = str(p.id)[:19] if str(p.id).startswith("sha256:") else str(p.id)
+            detail = " ".join(part for part in (ident, p.status, p.text) if part)
             self.renderer.event(resource, status, text=detail)
 
         return report

@@ -83,11 +83,15 @@ class LogMux:
             text = f"{line.time} {text}"
         stream = self.err if line.stream == "stderr" else self.out
         with self.lock:
+            if self.stopping.is_set():
+                return  # the caller may have closed its streams already
             stream.write(self._prefix(t.name, t.color) + text)
             stream.flush()
 
     def notice(self, name: str, color: str, message: str) -> None:
         with self.lock:
+            if self.stopping.is_set():
+                return
             head = f"\x1b[{color}m{name}\x1b[0m" if self.color else name
             self.out.write(f"{head} {message}\n")
             self.out.flush()
@@ -138,6 +142,8 @@ class LogMux:
                 return
             if state.running:
                 continue
+            if self.stopping.is_set():
+                return
             if not t.exited:
                 t.exited = True
                 if self.on_exit is not None:
@@ -170,4 +176,6 @@ class LogMux:
             self.stopping.wait(POLL)
 
     def stop(self) -> None:
-        self.stopping.set()
+        """No line is written once this returns."""
+        with self.lock:
+            self.stopping.set()

@@ -73,6 +73,22 @@ class Plan:
     def __bool__(self) -> bool:
         return bool(self.operations)
 
+    def only(self, *types: OpType) -> Plan:
+        """The operations of these types alone, renumbered; an order that went through
+        a dropped operation is kept."""
+        by_id = {op.id: op for op in self.operations}
+        kept = [op for op in self.operations if op.type in types]
+        ids = {op.id: i + 1 for i, op in enumerate(kept)}
+
+        def kept_ancestors(op_id: int) -> set[int]:
+            found: set[int] = set()
+            for dep in by_id[op_id].deps:
+                found |= {ids[dep]} if dep in ids else kept_ancestors(dep)
+            return found
+
+        return Plan(tuple(replace(op, id=ids[op.id], deps=tuple(sorted(kept_ancestors(op.id))))
+                          for op in kept), self.warnings)
+
     def describe(self) -> str:
         """The dry-run text: the plan, or a sentence saying there is nothing to do."""
         return str(self) if self.operations else "Nothing to do: the project is up to date.\n"

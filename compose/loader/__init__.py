@@ -84,7 +84,7 @@ class LoadedProject:
     source: SourceMap
     warnings: list[str] = field(default_factory=list)
     profiles: tuple[str, ...] = ()
-    disabled: dict[str, Any] = field(default_factory=dict)
+    disabled: dict[str, Any] = field(default_factory=dict)  # services switched off or not selected
     env_files: tuple[str, ...] = ()
     raw: bool = False  # `data` is the bare model (not interpolated, no typed form)
     _model: Project | None = None

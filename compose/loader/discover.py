@@ -101,6 +101,20 @@ def _absolute(cwd: str, path: str, environ: Mapping[str, str]) -> str:
     return os.path.normpath(os.path.join(cwd, path))
 
 
+def _logical_cwd(workdir: str, environ: Mapping[str, str]) -> str:
+    """`workdir`, spelled as $PWD when that names the same directory (as Go's os.Getwd):
+    in a symlinked directory the project is named after the link, as compose does."""
+    physical = os.path.abspath(workdir)
+    logical = environ.get("PWD", "")
+    if logical and os.path.isabs(logical) and logical != physical:
+        try:
+            if os.path.samefile(logical, physical):
+                return os.path.normpath(logical)
+        except OSError:
+            pass
+    return physical
+
+
 def discover(*, workdir: str, environ: Mapping[str, str], files: Sequence[str] = (),
              project_directory: str | None = None, env_files: Sequence[str] = (),
              profiles: Sequence[str] = (), project_name: str | None = None,
@@ -117,7 +131,7 @@ def discover(*, workdir: str, environ: Mapping[str, str], files: Sequence[str] =
         if warn is not None:
             warn(message)
 
-    cwd = os.path.abspath(workdir)
+    cwd = _logical_cwd(workdir, environ)
     if project_name:
         validate_project_name(project_name)
     environment = dict(environ)
@@ -182,8 +196,13 @@ def resolve_project_name(discovery: Discovery, names: Sequence[Any], *,
             from_files = substitute(from_files, discovery.environment.get, warn=warn)
         except InterpolationError as exc:
             raise located_error(exc, ("name",), None) from None
-    name = normalize_project_name(from_files) or normalize_project_name(
-        os.path.basename(discovery.working_dir.rstrip(os.sep)))
+    name = normalize_project_name(from_files)
+    if not name:
+        name = normalize_project_name(os.path.basename(discovery.working_dir.rstrip(os.sep)))
+        if name and warn is not None and os.path.realpath(discovery.working_dir) != \
+                discovery.working_dir:
+            warn("project has been loaded without an explicit name from a symlink. "
+                 f'Using name "{name}"')
     if not name:
         raise UsageError("project name must not be empty")
     return name

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from compose.errors import ConfigError, CycleError
 from compose.loader.merge import apply_resets, merge_value
+from compose.loader.source import error_at
 from compose.loader.treepath import TreePath
 
 if TYPE_CHECKING:
@@ -67,39 +68,50 @@ def _base_from_file(name: str, ref: str, filename: str, ref_file: str,
         raise ConfigError(f"cannot extend service {name!r} in {ref_file}: "
                           "services must be a mapping")
     if ref not in services:
-        raise ConfigError(f'cannot extend service "{name}" in {filename}: '
-                          f'service "{ref}" not found in {ref_file}')
+        raise error_at(ConfigError, f'cannot extend service "{name}" in {filename}: '
+                       f'service "{ref}" not found in {ref_file}',
+                       ("services", name, "extends"), loader.source)
     resolve_relative_paths(source, os.path.dirname(path), loader.home, loader.relative_to())
     return services, resets, path, sub
+
+
+def _extends_ref(name: str, extends: Any, loader: FileLoader) -> tuple[str, str | None]:
+    """(service, file or None) of an `extends` value, or a located ConfigError."""
+    at = ("services", name, "extends")
+    if isinstance(extends, str):
+        return extends, None
+    if not isinstance(extends, dict):
+        raise error_at(ConfigError, "must be a string or a mapping", at, loader.source)
+    ref, ref_file = extends.get("service"), extends.get("file")
+    if not isinstance(ref, str) or not ref:
+        raise error_at(ConfigError, "`service` is required and must be a string",
+                       (*at, "service"), loader.source)
+    if ref_file is not None and not isinstance(ref_file, str):
+        raise error_at(ConfigError, "`file` must be a string", (*at, "file"), loader.source)
+    return ref, ref_file
 
 
 def _extend(name: str, services: dict[str, Any], filename: str, loader: FileLoader,
             resets: list[TreePath], tracker: Tracker) -> Any:
     service = services.get(name)
-    if service is None:
-        return None
-    if not isinstance(service, dict):
-        raise ConfigError(f"services.{name} must be a mapping")
-    extends = service.get("extends")
-    if extends is None:
-        return service
-    if isinstance(extends, str):
-        ref, ref_file = extends, None
-    elif isinstance(extends, dict):
-        ref, ref_file = str(extends.get("service")), extends.get("file")
-    else:
-        raise ConfigError(f"services.{name}.extends must be a string or a mapping")
+    if not isinstance(service, dict) or service.get("extends") is None:
+        return service  # a service that is not a mapping is reported by the schema check
+    ref, ref_file = _extends_ref(name, service["extends"], loader)
     base_resets: list[TreePath] = []
     if ref_file is not None:
         services, base_resets, filename, loader = _base_from_file(
             name, ref, filename, str(ref_file), loader)
     elif ref not in services:
-        raise ConfigError(f'cannot extend service "{name}" in {filename}: '
-                          f'service "{ref}" not found')
+        raise error_at(ConfigError, f'cannot extend service "{name}" in {filename}: '
+                       f'service "{ref}" not found', ("services", name, "extends"),
+                       loader.source)
     tracker = tracker.add(filename, name)
     base = _extend(ref, services, filename, loader, resets, tracker)
     if base is None:
         return service
+    if not isinstance(base, dict):
+        raise error_at(ConfigError, f'service "{ref}" must be a mapping to be extended',
+                       ("services", name, "extends"), loader.source)
     source = copy.deepcopy(base)
     holder = {"services": {name: source}}
     apply_resets(holder, resets)

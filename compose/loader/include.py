@@ -3,8 +3,8 @@
 Each entry (short: a path; long: `path` (string or list), `project_directory`,
 `env_file`) is loaded with its own working directory and `.env` (the including
 project's variables win), paths resolved; its services, volumes, networks, secrets,
-configs and models are copied in (a resource defined on both sides is merged, the
-including side winning). Including a file already on the include chain is a cycle.
+configs and models are copied in; a resource defined differently on both sides is an
+error, as in the reference. Including a file already on the include chain is a cycle.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from compose.errors import ConfigError, CycleError, FileNotFound
-from compose.loader.merge import merge_value
 from compose.loader.paths import expand_user
+from compose.loader.source import error_at
 
 if TYPE_CHECKING:
     from compose.loader.pipeline import FileLoader
@@ -22,16 +22,32 @@ if TYPE_CHECKING:
 RESOURCES = ("services", "volumes", "networks", "secrets", "configs", "models")
 
 
-def _entries(value: Any) -> list[dict[str, Any]]:
+def _string_list(value: Any, at: tuple[str | int, ...], loader: FileLoader) -> list[str]:
+    items = [value] if isinstance(value, str) else value if isinstance(value, list) else None
+    if items is None or not all(isinstance(i, str) for i in items):
+        raise error_at(ConfigError, "must be a string or a list of strings", at, loader.source)
+    return list(items)
+
+
+def _entries(value: Any, loader: FileLoader) -> list[dict[str, Any]]:
+    """The include entries in long syntax (path and env_file as lists), checked."""
     if not isinstance(value, list):
-        raise ConfigError("include must be a list")
+        raise error_at(ConfigError, "must be a list", ("include",), loader.source)
     out: list[dict[str, Any]] = []
-    for item in value:
-        entry = {"path": item} if isinstance(item, str) else dict(item or {})
-        paths = entry.get("path")
-        entry["path"] = [paths] if isinstance(paths, str) else list(paths or [])
-        env_file = entry.get("env_file")
-        entry["env_file"] = [env_file] if isinstance(env_file, str) else list(env_file or [])
+    for i, item in enumerate(value):
+        if isinstance(item, str):
+            item = {"path": item}
+        if not isinstance(item, dict) or "path" not in item:
+            raise error_at(ConfigError, "must be a path or a mapping with `path`",
+                           ("include", i), loader.source)
+        entry = dict(item)
+        entry["path"] = _string_list(item["path"], ("include", i, "path"), loader)
+        entry["env_file"] = _string_list(item.get("env_file") or [],
+                                         ("include", i, "env_file"), loader)
+        project_dir = item.get("project_directory")
+        if project_dir is not None and not isinstance(project_dir, str):
+            raise error_at(ConfigError, "must be a string",
+                           ("include", i, "project_directory"), loader.source)
         out.append(entry)
     return out
 
@@ -65,7 +81,7 @@ def apply_include(cfg: dict[str, Any], working_dir: str, loader: FileLoader,
     """Load and import every `include` entry of `cfg` (one file's tree), in place."""
     if "include" not in cfg:
         return
-    entries = _entries(cfg.pop("include"))
+    entries = _entries(cfg.pop("include"), loader)
     for entry in entries:
         paths: list[str] = []
         rel_working_dir = working_dir
@@ -104,8 +120,7 @@ def _import_resources(source: dict[str, Any], target: dict[str, Any]) -> None:
         if not isinstance(into, dict):
             into = {}
         for name, value in found.items():
-            if name not in into:
-                into[name] = value
-            else:
-                into[name] = merge_value(value, into[name], (kind, name))
+            if name in into and into[name] != value:
+                raise ConfigError(f"{kind}.{name} conflicts with imported resource")
+            into[name] = value
         target[kind] = into

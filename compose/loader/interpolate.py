@@ -53,7 +53,11 @@ class MissingRequiredError(InterpolationError):
 
 
 def _closing_brace(text: str) -> int:
-    """Index of the `}` closing the `${` that starts `text`, or -1."""
+    """Where compose-go ends the `${...}` that starts `text`, or -1.
+
+    Every `{` opens a level and the character right after it is skipped (so `{}` does
+    not close it); the first `}` that brings the count back to zero ends the expression.
+    """
     depth = 0
     i = 0
     while i < len(text):
@@ -61,7 +65,7 @@ def _closing_brace(text: str) -> int:
             depth -= 1
             if depth == 0:
                 return i
-        if text.startswith("${", i):
+        if text[i] == "{":
             depth += 1
             i += 1
         i += 1

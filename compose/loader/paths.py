@@ -25,6 +25,11 @@ def is_remote_context(value: str) -> bool:
     return "://" in value or bool(_REMOTE_CONTEXT.match(value))
 
 
+class _Relative(str):
+    """A path already made relative to the main project (--no-path-resolution of an
+    included or extended file): later resolution passes leave it alone."""
+
+
 class _Resolver:
     def __init__(self, working_dir: str, home: str | None,
                  relative_to: str | None = None) -> None:
@@ -35,7 +40,7 @@ class _Resolver:
     def abs_path(self, value: Any) -> Any:
         if isinstance(value, list):
             return [self.abs_path(v) for v in value]
-        if not isinstance(value, str) or not value:
+        if not isinstance(value, str) or not value or isinstance(value, _Relative):
             return value
         value = expand_user(value, self.home)
         if posixpath.isabs(value):
@@ -43,7 +48,7 @@ class _Resolver:
         return posixpath.normpath(posixpath.join(self.working_dir, value))
 
     def maybe_unix_path(self, value: Any) -> Any:
-        if not isinstance(value, str):
+        if not isinstance(value, str) or isinstance(value, _Relative):
             return value
         value = expand_user(value, self.home)
         if posixpath.isabs(value) or _WINDOWS_ABS.match(value):
@@ -61,6 +66,14 @@ class _Resolver:
                                        or value.startswith("service:")):
             return value
         return self.abs_path(value)
+
+    def watch_path(self, value: Any) -> Any:
+        """A path that is a symbolic link is replaced by the path it resolves to."""
+        resolved = self.abs_path(value)
+        if isinstance(resolved, str) and not isinstance(resolved, _Relative) \
+                and os.path.islink(resolved):
+            return os.path.realpath(resolved)
+        return resolved
 
     def extends_path(self, value: Any) -> Any:
         if isinstance(value, str) and is_remote_context(value):
@@ -88,7 +101,7 @@ class _Resolver:
         if self.relative_to is None or not isinstance(after, str) or before == after:
             return after
         if isinstance(after, str) and posixpath.isabs(after):
-            return posixpath.relpath(after, self.relative_to)
+            return _Relative(posixpath.relpath(after, self.relative_to))
         return after
 
     def walk(self, value: Any, path: TreePath) -> Any:
@@ -117,7 +130,7 @@ RULES: dict[tuple[str, ...], Callable[[_Resolver, Any], Any]] = {
     pattern("services.*.env_file.*.path"): _Resolver.abs_path,
     pattern("services.*.label_file.*"): _Resolver.abs_path,
     pattern("services.*.extends.file"): _Resolver.extends_path,
-    pattern("services.*.develop.watch.*.path"): _Resolver.abs_path,
+    pattern("services.*.develop.watch.*.path"): _Resolver.watch_path,
     pattern("services.*.volumes.*"): _Resolver.volume_mount,
     pattern("configs.*.file"): _Resolver.maybe_unix_path,
     pattern("secrets.*.file"): _Resolver.maybe_unix_path,

@@ -148,9 +148,12 @@ def load_project(options: LoadOptions) -> LoadedProject:
             _resolve_service_environments(active, env, working_dir, warn)
         _resolve_label_files(active, working_dir)
         tree["services"] = select(active, options.services)
+        # like compose-go's DisabledServices: profile-disabled and not selected
+        disabled.update({n: s for n, s in active.items() if n not in tree["services"]})
         if not options.all_resources:
             _drop_unused(tree)
         data = bind_project(tree, source)
+        disabled = bind_project({"services": disabled})["services"]
     return LoadedProject(name=name, working_dir=working_dir,
                          config_files=tuple(discovery.config_files), environment=env,
                          data=data, source=source, warnings=warnings, profiles=profiles,

@@ -325,6 +325,9 @@ def _contradictions(name: str, service: Mapping[str, Any]) -> Problems:
         yield (f"service {name} declares mutually exclusive `network_mode` and `networks`"
                + INVALID, here + ("network_mode",))
     build = service.get("build")
+    if isinstance(build, dict) and build.get("dockerfile") and build.get("dockerfile_inline"):
+        yield (f'service "{name}" declares mutually exclusive dockerfile and dockerfile_inline'
+               + INVALID, here + ("build", "dockerfile_inline"))
     platform = service.get("platform")
     if isinstance(build, dict) and isinstance(platform, str) and platform \
             and isinstance(build.get("platforms"), list) and platform not in build["platforms"]:

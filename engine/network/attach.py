@@ -163,7 +163,7 @@ class NetworkHooks:
                     "name": name, "ip": str(addr), "prefix": prefix, "mac": mac,
                     "ifname": f"eth{index}", "veth": bridge.veth_name_for(container_id, net["id"]),
                     "aliases": list(ep.aliases),
-                    "dns_names": _dedupe([*dns_names, *ep.aliases]),
+                    "dns_names": _dedupe([*dns_names, *ep.aliases, f"{name}.{net['name']}"]),
                     "dns": list(spec.dns), "active": False,
                 }
                 records.save(self.store, net)
@@ -275,8 +275,9 @@ class NetworkHooks:
         if ep is None:
             raise EngineRuntimeError(f"container {cid[:12]} has no address on network "
                                      f"{net['name']}; it was not prepared")
+        first_here = not dnsd.running_pid(self.store, network_id)
         with Netlink() as nl:
-            bridge_index = bridge.ensure(net, self.store.root, nl)
+            bridge_index = bridge.ensure(net, self.store.root, nl, verify_rules=first_here)
             nl.delete_link(ep["veth"])
             try:
                 veth = nl.create_veth(ep["veth"], ep["ifname"], pid, ep["mac"], net.get("mtu"))

@@ -29,8 +29,10 @@ def veth_name_for(container_id: str, network_id: str) -> str:
     return "veth" + hashlib.sha256(f"{container_id}/{network_id}".encode()).hexdigest()[:7]
 
 
-def ensure(net: dict[str, Any], root: Path, nl: Netlink | None = None) -> int:
-    """The bridge's interface index; creates the bridge and its rules when missing."""
+def ensure(net: dict[str, Any], root: Path, nl: Netlink | None = None,
+           verify_rules: bool = False) -> int:
+    """The bridge's interface index; creates the bridge and its rules when missing (and,
+    with `verify_rules`, reinstalls rules that were flushed behind our back)."""
     own = nl is None
     nl = nl or Netlink()
     try:
@@ -54,6 +56,8 @@ def ensure(net: dict[str, Any], root: Path, nl: Netlink | None = None) -> int:
                 except BaseException:
                     destroy(net)
                     raise
+            elif verify_rules and not firewall.intact(net["bridge"]):
+                firewall.install(net["bridge"], net["subnet"], bool(net.get("internal")))
             return index
     finally:
         if own:

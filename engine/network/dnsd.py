@@ -7,10 +7,10 @@ file `<run dir>/dns/<network id>.pid` holding "pid starttime"); it serves until 
 network has no live endpoint left (or is gone). Registrations are the network files
 under `<root>/networks/`, re-read whenever the directory changes. A querier sees the
 containers of every network it shares with them: service names (all replicas, round
-robin), `<service>.<project>`, container names, hostnames, aliases. Other dotted names
-are forwarded to the querier's `dns` servers or the host's resolvers; unknown
-single-label names get NXDOMAIN without leaving the machine. Only the network's own
-addresses and the host may ask (no open resolver).
+robin), `<service>.<project>`, container names (and `<name>.<network>`), hostnames,
+aliases. Other dotted names are forwarded to the querier's `dns` servers or the host's
+resolvers; unknown single-label names get NXDOMAIN without leaving the machine. Only the
+network's own addresses and the host may ask (no open resolver).
 """
 
 from __future__ import annotations

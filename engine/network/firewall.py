@@ -149,6 +149,13 @@ def remove(bridge: str) -> None:
         _drop_empty_chains()
 
 
+def intact(bridge: str) -> bool:
+    """The bridge's intra-bridge accept and the jump to our chain are both in place."""
+    return _has_rule("filter", ["FORWARD", "-j", FORWARD_CHAIN]) and _has_rule(
+        "filter", [FORWARD_CHAIN, "-i", bridge, "-o", bridge, "-m", "comment", "--comment",
+                   tag(bridge), "-j", "ACCEPT"])
+
+
 def _is_tagged(rule: str, bridge: str | None) -> bool:
     marker = f'--comment "{tag(bridge)}"' if bridge else '--comment "pycompose:'
     return marker in rule

@@ -82,6 +82,7 @@ class Proxy:
     lock: threading.Lock = field(default_factory=threading.Lock)
     wake_r: int = -1
     wake_w: int = -1
+    thread: threading.Thread | None = None
 
     @property
     def published(self) -> PublishedPort:
@@ -93,8 +94,9 @@ class Proxy:
     def start(self) -> None:
         self.wake_r, self.wake_w = os.pipe2(os.O_CLOEXEC)
         loop = self._tcp_loop if self.binding.protocol == "tcp" else self._udp_loop
-        threading.Thread(target=loop, daemon=True,
-                         name=f"proxy-{self.published.host_port}").start()
+        self.thread = threading.Thread(target=loop, daemon=True,
+                                       name=f"proxy-{self.published.host_port}")
+        self.thread.start()
 
     def stop(self) -> None:
         """Close the host socket and every relayed connection; safe to call twice."""
@@ -105,6 +107,9 @@ class Proxy:
             with contextlib.suppress(OSError):
                 os.write(self.wake_w, b"x")
             os.close(self.wake_w)
+        if self.thread is not None and self.thread is not threading.current_thread():
+            # a thread still in select() keeps the socket (and its accept queue) alive
+            self.thread.join(2)
         with self.lock:
             peers = list(self.peers)
         for peer in peers:

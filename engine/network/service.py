@@ -159,6 +159,7 @@ class NetworkService(NetworkHooks):
 
     def network_prune(self) -> list[str]:
         removed = []
+        bridge.collect_orphans()
         with self.store.lock(records.LOCK):
             for net in records.load_all(self.store):
                 if not self._network_users(net):

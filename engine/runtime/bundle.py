@@ -9,7 +9,8 @@ One directory per container, `<data root>/containers/<id>/` (id = 64 hex digits)
                          "cwd": "/", "uid": 0, "gid": 0, "groups": [..], "user": "..."},
                          "hostname", "stop_signal" ("SIGTERM"), "stop_timeout" (s),
                          "healthcheck" (resolved Healthcheck as JSON or null),
-                         "lowerdirs": [bottom .. top layer dirs]}
+                         "lowerdirs": [bottom .. top layer dirs],
+                         "image_volumes": [the image's VOLUME paths]}
     state.json        rewritten atomically, always through `update_state` (flock
                       `container-<id>` in the store's locks/):
                         {"status": created|running|paused|restarting|exited|dead,
@@ -18,8 +19,7 @@ One directory per container, `<data root>/containers/<id>/` (id = 64 hex digits)
                          "monitor_pid", "monitor_start", "boot_id",
                          "exit_code", "oom_killed", "error", "started_at",
                          "finished_at", "restart_count", "manual_stop" (bool: stopped
-                         or killed by a user; restart policies other than `always`
-                         after a daemon restart do not apply),
+                         or killed by a user, Docker's HasBeenManuallyStopped),
                          "health": {"status", "failing_streak", "log": [
                             {"start", "end", "exit_code", "output"} x5]} or null,
                          "networks": [NetworkAttachment as JSON], "ports":
@@ -37,7 +37,9 @@ One directory per container, `<data root>/containers/<id>/` (id = 64 hex digits)
                       mount namespace, so nothing is left mounted on the host
     hosts resolv.conf hostname   bind-mounted read-write at /etc/... in the container
 
-Nothing else writes inside a bundle. Removing a container removes the directory.
+The status written is the monitor's view; readers report a live status (running,
+paused, restarting) whose monitor is gone (pid + start time + boot id) as `dead`.
+Removing a container removes the directory.
 """
 
 from __future__ import annotations

@@ -228,8 +228,11 @@ class Monitor:
         print(f"start failed: {e}", file=sys.stderr)
         self.store.emit("container", "die", self.cid, name=self.plan.name,
                         exitCode=str(e.code))
-        bundle.update_state(self.store, self.cid, **self.identity, status="exited",
-                            exit_code=e.code, error=str(e), pid=0, finished_at=bundle.now_rfc3339())
+        never_ran = bundle.read_state(self.store, self.cid).get("started_at") == bundle.NEVER
+        bundle.update_state(self.store, self.cid, **self.identity,
+                            status="created" if never_ran else "exited",  # as Docker
+                            exit_code=e.code, error=str(e), pid=0,
+                            finished_at=bundle.now_rfc3339())
         if first:
             self._report({"ok": False, "kind": e.kind, "error": str(e)})
 
@@ -520,10 +523,10 @@ class Monitor:
     def _record_probe(self, health: HealthMonitor, start: str, code: int,
                       output: str) -> None:
         changed = health.record(time.monotonic(), start, timestamp(), code, output)
-        bundle.update_state(self.store, self.cid, health=health.as_state())
-        if changed:
+        if changed:  # the event first: whoever sees the new state finds it in the journal
             self.store.emit("container", f"health_status: {changed}", self.cid,
                             name=self.plan.name)
+        bundle.update_state(self.store, self.cid, health=health.as_state())
 
 
 @dataclass

@@ -274,8 +274,6 @@ class ContainerOpsService:
     # ----------------------------------------------------------------- pause
 
     def container_pause(self, ref: str) -> None:
-        from engine.runtime import bundle
-
         c, _ = self._ops_running(ref, "pause")
         if c.state.status == "paused":
             raise Conflict(f"Container {c.id} is already paused")
@@ -283,20 +281,32 @@ class ContainerOpsService:
         if cg is None:
             raise EngineRuntimeError(f"container {c.name} has no cgroup to freeze")
         cg.freeze()
-        bundle.update_state(self.store, c.id, status="paused")
+        if not self._ops_transition(c.id, "running", "paused"):
+            cg.thaw()  # it stopped meanwhile: leave its recorded state alone
+            raise Conflict(f"Container {c.id} is not running")
         self._ops_emit(c, "pause")
 
     def container_unpause(self, ref: str) -> None:
-        from engine.runtime import bundle
-
         c = self._ops_record(ref)
         if c.state.status != "paused":
             raise Conflict(f"Container {c.id} is not paused")
         cg = self._ops_cgroup(c.id)
         if cg is not None:
             cg.thaw()
-        bundle.update_state(self.store, c.id, status="running")
+        self._ops_transition(c.id, "paused", "running")
         self._ops_emit(c, "unpause")
+
+    def _ops_transition(self, cid: str, expect: str, new: str) -> bool:
+        """Set state.json's status to `new` only if it is still `expect` (under its lock)."""
+        from engine.runtime import bundle
+
+        with self.store.lock(bundle.lock_name(cid)):
+            state = bundle.read_state(self.store, cid)
+            if state.get("status") != expect:
+                return False
+            state["status"] = new
+            self.store.write_json(bundle.state_path(self.store, cid), state)
+            return True
 
     # ----------------------------------------------------------------- cp
 

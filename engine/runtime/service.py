@@ -139,6 +139,7 @@ class ContainerService:
         validate_ulimits(spec.ulimits)
         validate_sysctls(spec.sysctls, spec.network_mode, spec.ipc_mode)
         _validate_restart(spec)
+        _validate_modes(spec)
         stop_signal = spec.stop_signal or icfg.get("StopSignal") or "SIGTERM"
         _check_signal(stop_signal)
         entrypoint = list(spec.entrypoint) if spec.entrypoint is not None else \
@@ -176,6 +177,7 @@ class ContainerService:
                 "start_period": healthcheck.start_period,
                 "start_interval": healthcheck.start_interval},
             "lowerdirs": [str(p) for p in layer_dirs],
+            "image_volumes": sorted(icfg.get("Volumes") or {}),  # anonymous volumes
         }
         name = (spec.name or _generated_name(cid)).lstrip("/")
         cfg["name"] = name
@@ -232,7 +234,8 @@ class ContainerService:
         from engine.runtime.rootfs import MountPlan, RootfsPlan, empty_lower
 
         d = bundle.bundle_dir(self.store, cid)
-        mounts = tuple(self._mount_plan(m, cid, cfg["image_id"]) for m in spec.mounts)
+        mounts = tuple(self._mount_plan(m, cid, cfg["image_id"])
+                       for m in _with_image_volumes(spec, cfg))
         mode = spec.network_mode
         join_pid = 0
         if mode.startswith("container:"):
@@ -261,7 +264,7 @@ class ContainerService:
             work=str(d / "work"), mounts=tuple(m for m in mounts if isinstance(m, MountPlan)),
             files=files, read_only=spec.read_only, privileged=spec.privileged,
             shm_size=spec.shm_size, init=spec.init, sysctls=_sysctls(spec),
-            devices=tuple(_device_paths(d) for d in spec.devices))
+            devices=tuple(_device_paths(dev) for dev in spec.devices))
         proc = cfg["process"]
         args = tuple(proc["args"])
         if spec.init:
@@ -287,7 +290,7 @@ class ContainerService:
                 start_interval=hc["start_interval"]),
             restart=spec.restart, stop_signal=cfg["stop_signal"],
             stop_timeout=float(cfg["stop_timeout"]), resources=spec.resources,
-            privileged=spec.privileged, devices=tuple(_device_rule(d) for d in spec.devices),
+            privileged=spec.privileged, devices=tuple(_device_rule(dev) for dev in spec.devices),
             log_driver=spec.log_config.driver or "json-file",
             log_max_size=parse_size(max_size) if max_size else None,
             log_max_file=int(max_file) if max_file else 1, auto_remove=spec.auto_remove,
@@ -373,6 +376,9 @@ class ContainerService:
         stop_sig = _check_signal(bundle.read_config(self.store, cid).get("stop_signal")
                                  or "SIGTERM")
         ends_it = sig in (_SIGKILL, _SIGTERM, _SIGINT, stop_sig)
+        if c.state.status == "paused" and sig == _SIGKILL:  # a frozen task cannot die
+            with contextlib.suppress(Exception):
+                self.container_unpause(cid)  # type: ignore[attr-defined]
         if not self._request_stop(cid, str(sig), None, grace=False,
                                   keep_policy=not ends_it) and ends_it:
             self._container_reap(cid)
@@ -422,7 +428,20 @@ class ContainerService:
                 self._wait_status(cid, lambda s: s not in ("running", "paused",
                                                            "restarting"), 15.0)
                 self._wait_monitor_gone(cid, 5.0)
+        cfg = bundle.read_config(self.store, cid)
         self._container_destroy(cid)
+        if volumes and hasattr(self, "volume_remove"):
+            self._remove_anonymous_volumes(cid, cfg)
+
+    def _remove_anonymous_volumes(self, cid: str, cfg: dict[str, Any]) -> None:
+        """`rm -v`: the container's anonymous volumes (named ones stay, as Docker)."""
+        from engine.volumes import anonymous_name
+
+        spec = bundle.spec_from_dict(cfg["spec"])
+        for m in _with_image_volumes(spec, cfg):
+            if m.type == "volume" and not m.source:
+                with contextlib.suppress(NotFound, Conflict):
+                    self.volume_remove(anonymous_name(cid, m.target))  # type: ignore[attr-defined]
 
     def _wait_monitor_gone(self, cid: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -558,6 +577,30 @@ def _check_signal(name: str | int) -> int:
         return signal_number(name)
     except ValueError:
         raise InvalidArgument(f"invalid signal: {name}")
+
+
+def _with_image_volumes(spec: ContainerSpec, cfg: dict[str, Any]) -> tuple[Mount, ...]:
+    """The spec's mounts plus an anonymous volume for each image VOLUME not covered."""
+    taken = {m.target.rstrip("/") or "/" for m in spec.mounts}
+    extra = tuple(Mount(type="volume", target=t) for t in cfg.get("image_volumes", [])
+                  if (t.rstrip("/") or "/") not in taken)
+    return spec.mounts + extra
+
+
+def _validate_modes(spec: ContainerSpec) -> None:
+    from engine.runtime.rootfs import TINI
+
+    if spec.working_dir and not spec.working_dir.startswith("/"):
+        raise InvalidArgument(f"the working directory '{spec.working_dir}' is invalid, it "
+                              "needs to be an absolute path")
+    if spec.pid_mode not in ("", "host"):
+        raise InvalidArgument(f"unsupported pid mode {spec.pid_mode!r} (use \"host\" or none)")
+    if spec.ipc_mode not in ("", "private", "shareable", "host"):
+        raise InvalidArgument(f"unsupported ipc mode {spec.ipc_mode!r}")
+    if spec.init and not os.path.exists(TINI):
+        raise InvalidArgument(f"init: true needs {TINI} (Debian package tini)")
+    for dev in spec.devices:
+        _device_rule(dev)
 
 
 def _validate_restart(spec: ContainerSpec) -> None:

@@ -3,7 +3,7 @@
 Layout under the data root (default /var/lib/pycompose, or $PYCOMPOSE_ROOT):
 
     blobs/sha256/<hex>        content-addressed blobs (layers, configs, manifests)
-    layers/<chain-id hex>/    unpacked layers (overlay lower dirs)
+    layers/<diff-id hex>/     unpacked layers (overlay lower dirs), each self-contained
     images/index.json         references -> image ids
     containers/<id>/          bundle: config.json, state.json, log, upper/, work/, hosts...
     networks/<id>.json        networks

@@ -179,3 +179,23 @@ def test_second_ctrl_c_kills(project: Callable[[str], Project]) -> None:
     assert took < 5, f"the second Ctrl-C took {took:.1f}s"
     assert "Container abort-stubborn-1  Killed" in err
     assert {c["State"] for c in ps(p, "-a")} == {"exited"}
+
+
+def test_build_then_recreate_only_when_the_image_changed(
+        project: Callable[[str], Project]) -> None:
+    p = project("build")
+    result = p.run("up", "-d", check=True)
+    assert "Image build-app  Built" in result.stderr
+    first = ps(p)[0]["ID"]
+    assert p.run("exec", "-T", "app", "cat", "/version", check=True).stdout == "v1\n"
+    p.run("up", "-d", "--build", check=True)  # the build cache gives the same image
+    assert ps(p)[0]["ID"] == first
+    dockerfile = p.directory / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text().replace("v1", "v2"))
+    result = p.run("up", "-d", "--build", check=True)
+    assert "Container build-app-1  Recreated" in result.stderr
+    assert p.run("exec", "-T", "app", "cat", "/version", check=True).stdout == "v2\n"
+    result = p.run("down", "--rmi", "local", "-t", "0", check=True)
+    assert "Image build-app  Removed" in result.stderr
+    assert [t for i in p.engine().image_list() for t in i.repo_tags
+            if "build-app" in t] == []

@@ -31,13 +31,17 @@ def monitor_gone(engine: LocalEngine, cid: str) -> bool:
 def test_health_starting_healthy_unhealthy(engine: LocalEngine, tmp_path: Path) -> None:
     flag_dir = tmp_path / "hc"
     flag_dir.mkdir()
+    # failures in the start period do not count while starting: "starting" is stable
     check = Healthcheck(test=("CMD-SHELL", "echo probing; test -f /hc/ok"), interval=0.2,
-                        timeout=2.0, retries=2)
+                        timeout=2.0, retries=2, start_period=60.0, start_interval=0.2)
     c = engine.container_create(spec(LOOP, healthcheck=check, mounts=(
         Mount(type="bind", source=str(flag_dir), target="/hc", read_only=True),)))
     engine.container_start(c.id)
     health = engine.container_inspect(c.id).state.health
     assert health is not None and health.status == "starting"
+    wait_for(lambda: len(engine.container_inspect(c.id).state.health.log) >= 2)
+    health = engine.container_inspect(c.id).state.health
+    assert health.status == "starting" and health.failing_streak == 0  # not counted
     (flag_dir / "ok").touch()
     wait_for(lambda: engine.container_inspect(c.id).state.health.status == "healthy")
     (flag_dir / "ok").unlink()

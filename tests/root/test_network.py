@@ -63,7 +63,8 @@ def test_same_network_reaches_by_service_alias_and_container_name(
     web_ip = topology["web"].networks[0].ip_address
     client = topology["client"].id
     web_name = topology["web"].name
-    for name in ("web", "www", web_name, f"web.{topology['project']}"):
+    for name in ("web", "www", web_name, f"web.{topology['project']}",
+                 f"{web_name}.{topology['front']}"):
         code, out = exec_out(net_engine, client, "nslookup", name)
         assert code == 0 and web_ip in out, (name, out)
         code, out = exec_out(net_engine, client, "timeout", "5", "wget", "-q", "-O-",
@@ -226,3 +227,30 @@ def test_intra_network_traffic_survives_forward_drop(net_engine: Any) -> None:
         assert code == 0, out
     finally:
         subprocess.run(["iptables", "-P", "FORWARD", policy], check=True)
+
+
+def test_bridge_deleted_behind_our_back_comes_back_on_start(net_engine: Any) -> None:
+    import subprocess
+    import time
+
+    from engine.network import dnsd, firewall
+
+    net = net_engine.network_create(NetworkSpec(name=unique("gone")))
+    name = f"pc-{net.id[:12]}"
+    a = sleeper(net_engine, unique("a"), (EndpointSpec(net.name),))
+    net_engine.container_stop(a.id, timeout=0)
+    subprocess.run(["ip", "link", "del", name], check=True)  # as another tool might
+    firewall.remove(name)
+    b = sleeper(net_engine, unique("b"), (EndpointSpec(net.name),))
+    net_engine.container_start(a.id)
+    assert name in our_links() and firewall.tagged_rules(name)
+    code, out = exec_out(net_engine, a.id, "ping", "-c", "1", "-W", "2", b.name)
+    assert code == 0, out
+    for c in (a, b):
+        net_engine.container_stop(c.id, timeout=0)
+    deadline = time.monotonic() + 5
+    while dnsd.running_pid(net_engine.store, net.id) and time.monotonic() < deadline:
+        time.sleep(0.05)  # the network is idle once its responder left
+    firewall.remove(name)  # rules flushed, bridge kept: the next first start restores them
+    net_engine.container_start(a.id)
+    assert firewall.intact(name)

@@ -132,6 +132,7 @@ def test_top_and_stats_show_real_figures(engine: LocalEngine) -> None:
     cid = started(engine, "sleep 1000 & while :; do :; done",
                   resources=Resources(memory=64 << 20, cpus=0.5))
     pid = engine.container_inspect(cid).state.pid
+    wait_for(lambda: len(engine.container_top(cid)[1]) == 2)  # sh has forked its sleep
     titles, rows = engine.container_top(cid)
     assert titles == ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]
     by_pid = {int(r[1]): r for r in rows}

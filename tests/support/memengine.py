@@ -34,6 +34,7 @@ from engine.api import (
     NetworkAttachment,
     NetworkSpec,
     NotFound,
+    Progress,
     ProgressFn,
     PublishedPort,
     RegistryError,
@@ -47,6 +48,10 @@ _counter = itertools.count(1)
 
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _epoch(stamp: str) -> float:
+    return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()
 
 
 def _id(seed: str) -> str:
@@ -86,15 +91,20 @@ class MemEngine:
         self.exec_handler: Callable[[Container, ExecSpec], int] = lambda c, s: 0
         self.on_start: Callable[[MemEngine, Container], None] = lambda e, c: None
         self.build_failures: set[str] = set()  # tags whose build fails
+        self.build_generation = 0  # bump to make the next builds produce new image ids
         self.copied: list[tuple[str, str, str]] = []
 
     # ------------------------------------------------------------------ test helpers
 
-    def add_image(self, ref: str, config: dict[str, Any] | None = None) -> Image:
-        image = Image(id="sha256:" + _id(ref), repo_tags=(ref,), repo_digests=(),
+    def add_image(self, ref: str, config: dict[str, Any] | None = None,
+                  ident: str | None = None) -> Image:
+        image = Image(id=ident or "sha256:" + _id(ref), repo_tags=(ref,), repo_digests=(),
                       created=_now(), size=1024, config=config or {"Cmd": ["sh"]})
         with self.lock:
             self._untag(ref)
+            known = self.images.get(image.id)
+            if known is not None:
+                image = replace(known, repo_tags=tuple(dict.fromkeys((*known.repo_tags, ref))))
             self.images[image.id] = image
         return image
 
@@ -220,6 +230,8 @@ class MemEngine:
         self.calls.append(("image_pull", ref))
         if _normalize(ref) not in {_normalize(p) for p in self.pullable}:
             raise RegistryError(f"pull access denied for {ref}: repository does not exist")
+        if progress is not None:
+            progress(Progress("sha256:0123456789abcdef", "Pull complete"))
         return self.add_image(ref)
 
     def image_push(self, ref: str, progress: ProgressFn | None = None) -> str:
@@ -229,9 +241,14 @@ class MemEngine:
         from engine.api import BuildError
 
         self.calls.append(("image_build", spec.tags[0] if spec.tags else spec.context))
+        if progress is not None:
+            progress(Progress("#1", "DONE", text="FROM busybox"))
         if set(spec.tags) & self.build_failures:
             raise BuildError("Dockerfile:1: RUN false: exit code 1")
-        image = self.add_image(spec.tags[0] if spec.tags else "built:latest")
+        # Same spec and sources -> same image id, as a build cache hit gives; tests bump
+        # build_generation to stand for a changed Dockerfile or context.
+        ident = "sha256:" + hashlib.sha256(repr((spec, self.build_generation)).encode()).hexdigest()
+        image = self.add_image(spec.tags[0] if spec.tags else "built:latest", ident=ident)
         for tag in spec.tags[1:]:
             self.image_tag(image.id, tag)
         return image
@@ -366,7 +383,9 @@ class MemEngine:
             with self.lock:
                 lines = list(self.logs.get(c.id, []))
                 current = self.containers.get(c.id)
-            yield from lines[sent:]
+            yield from (line for line in lines[sent:]
+                        if (since is None or _epoch(line.time) >= since) and
+                        (until is None or _epoch(line.time) <= until))
             sent = len(lines)
             if not follow or current is None or not current.state.running:
                 return

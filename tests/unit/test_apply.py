@@ -215,3 +215,21 @@ def test_renderers() -> None:
     quiet = io.StringIO()
     renderer_for("quiet", quiet).event("x", "y", done=True)
     assert quiet.getvalue() == ""
+
+
+def test_pull_and_build_report_progress(engine: MemEngine, capsys: Any) -> None:
+    import sys
+
+    engine.pullable.add("redis")
+    data = project(cache=svc(image="redis"),
+                   app={"build": {"context": "/src"}, "command": None, "entrypoint": None,
+                        "networks": {"default": None}})
+    up(engine, data, renderer=PlainRenderer(sys.stdout))
+    out = capsys.readouterr().out
+    assert " Image redis  Pulling sha256:0123456789ab Pull complete\n" in out
+    assert " Image redis  Pulled\n" in out
+    assert " Image demo-app  Building #1 DONE FROM busybox\n" in out
+    assert engine.container_inspect("demo-app-1").image == "demo-app"
+    engine.build_failures.add("demo-app")
+    with pytest.raises(ApplyError, match="image:demo-app: Dockerfile:1: RUN false"):
+        up(engine, data, UpOptions(build="always"))

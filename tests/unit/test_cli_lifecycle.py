@@ -434,3 +434,43 @@ def test_run_flags_shape_the_one_off(engine: MemEngine, capsys: pytest.CaptureFi
     assert all(ep.aliases == () for ep in spec.networks)  # no --use-aliases
     code, _, err = cli(capsys, "run", "-d", "-v", "nonsense", "web")
     assert code == 1 and "invalid volume" in err
+
+
+def test_attached_up_does_not_replay_what_ran_before(
+        engine: MemEngine, capsys: pytest.CaptureFixture[str]) -> None:
+    cli(capsys, "up", "-d")
+    engine.add_log("demo-web-1", "from an earlier run\n")
+    threading.Timer(0.3, lambda: (engine.add_log("demo-web-1", "fresh\n"),
+                                  engine.set_exited("demo-web-1", 0),
+                                  engine.set_exited("demo-db-1", 0))).start()
+    code, out, err = cli(capsys, "up", "--no-color")
+    assert code == 0, err
+    assert "web-1 | fresh" in out and "earlier run" not in out
+    code, out, _ = cli(capsys, "logs", "--until", "1", "web")
+    assert out == ""
+
+
+def test_ps_templates(engine: MemEngine, capsys: pytest.CaptureFixture[str]) -> None:
+    cli(capsys, "up", "-d")
+    _, out, _ = cli(capsys, "ps", "--format", "{{.Name}} {{.State}} {{.Health}}")
+    assert out == "demo-db-1 running healthy\ndemo-web-1 running \n"
+    _, out, _ = cli(capsys, "ps", "--format", "table {{.Service}}\\t{{.State}}", "web")
+    assert out == "SERVICE\tSTATE\nweb\trunning\n"
+    code, _, err = cli(capsys, "ps", "--format", "{{.Nope}}")
+    assert code == 1 and "unknown field 'Nope'" in err
+
+
+def test_up_build_recreates_only_when_the_image_changed(
+        engine: MemEngine, capsys: pytest.CaptureFixture[str]) -> None:
+    Path("compose.yaml").write_text("services:\n  app:\n    build: .\n")
+    code, _, err = cli(capsys, "up", "-d")
+    assert code == 0, err
+    assert "Image demo-app  Built" in err
+    first = engine.container_inspect("demo-app-1").id
+    code, _, err = cli(capsys, "up", "-d", "--build")  # a cache hit: same image id
+    assert code == 0 and "Image demo-app  Built" in err
+    assert engine.container_inspect("demo-app-1").id == first
+    engine.build_generation += 1  # the sources changed
+    code, _, err = cli(capsys, "up", "-d", "--build")
+    assert code == 0 and "Container demo-app-1  Recreated" in err
+    assert engine.container_inspect("demo-app-1").id != first

@@ -275,3 +275,15 @@ def test_reference_normalisation() -> None:
     assert normalize_ref("me/app:1") == "docker.io/me/app:1"
     assert normalize_ref("localhost:5000/app") == "localhost:5000/app:latest"
     assert normalize_ref("reg.io/a/b@sha256:00") == "reg.io/a/b@sha256:00"
+
+
+def test_only_keeps_a_renumbered_sub_plan() -> None:
+    from compose.plan import OpType
+
+    data = project(a=svc(image="redis"), b=svc(depends_on={"a": {}}))
+    plan = plan_up(data, ObservedState("demo", (), frozenset({"demo_default"}), images=IMAGES))
+    assert str(plan.only(OpType.PULL_IMAGE)) == "[] -> #1 image:redis, PullImage, image not found\n"
+    assert str(plan.only(OpType.START_CONTAINER)) == """\
+[] -> #1 service:a:1, StartContainer, created
+[1] -> #2 service:b:1, StartContainer, created
+"""

@@ -195,6 +195,9 @@ SEMANTIC_CASES = [
     pytest.param("services:\n  web:\n    image: x\n    develop: {watch: [{path: ., action: "
                  "sync}]}\n", "services.web.develop.watch[0]: target is required for "
                  "non-rebuild actions", id="watch-sync-without-target"),
+    pytest.param("services:\n  web:\n    build: {context: ., dockerfile: D, dockerfile_inline: "
+                 "'FROM x'}\n", "services.web.build.dockerfile_inline: service \"web\" declares "
+                 "mutually exclusive dockerfile and dockerfile_inline", id="two-dockerfiles"),
     # Deliberate deviation: the reference accepts these in `config` and fails only when
     # `up` binds the second port; pycompose says so before anything starts.
     pytest.param("services:\n  a:\n    image: x\n    ports: [{target: 80, published: '8080'}]\n"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 from typing import Any
 
@@ -90,6 +89,8 @@ def dependency_order(services: dict[str, Any]) -> list[str]:
 def service_hash(service: dict[str, Any]) -> str:
     """Compose's config hash: sha256 of the service's JSON without the fields that must
     not force a recreate (build, pull_policy, scale, replicas, depends_on, profiles)."""
+    import hashlib
+
     from compose.loader.render import go_json, service_json
 
     data = {k: v for k, v in service_json(service).items()

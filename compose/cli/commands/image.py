@@ -172,11 +172,32 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     prune.add_argument("-f", "--force", action="store_true")
     prune.add_argument("--filter", action="append", default=[])
 
+    build = sub.add_parser("build", help="Build an image from a Dockerfile")
+    build.add_argument("context", help="the build context directory")
+    build.add_argument("-t", "--tag", action="append", default=[])
+    build.add_argument("-f", "--file", default=None, help="Name of the Dockerfile")
+    build.add_argument("--build-arg", action="append", default=[])
+    build.add_argument("--target", default=None)
+    build.add_argument("--no-cache", action="store_true")
+    build.add_argument("--pull", action="store_true")
+    build.add_argument("--network", default=None)
+    build.add_argument("--label", action="append", default=[])
+    build.add_argument("-q", "--quiet", action="store_true")
+    build.add_argument("--progress", dest="build_progress", default=None,
+                       choices=["auto", "tty", "plain", "quiet"])
+
+    from compose.cli.commands._registry import add_registry_parsers
+
+    add_registry_parsers(sub)
+
 
 def run(ctx: Context, args: argparse.Namespace) -> int:
+    from compose.cli.commands import _registry
+
     name = {"list": "ls", "remove": "rm", "rmi": "rm"}.get(args.image_cmd, args.image_cmd)
     handler = {"ls": _ls, "inspect": _inspect, "history": _history, "import": _import,
-               "load": _load, "save": _save, "tag": _tag, "rm": _rm, "prune": _prune}[name]
+               "load": _load, "save": _save, "tag": _tag, "rm": _rm, "prune": _prune,
+               "build": _build, "pull": _registry.pull, "push": _registry.push}[name]
     return handler(ctx, args)
 
 
@@ -407,3 +428,9 @@ def print_prune(ctx: Context, lines: list[str], freed: int) -> None:
             print(f"{kind.lower()}: {what}", file=ctx.stdout)
         print(file=ctx.stdout)
     print(f"Total reclaimed space: {human_size(freed)}", file=ctx.stdout)
+
+
+def _build(ctx: Context, args: argparse.Namespace) -> int:
+    from compose.cli.commands.build import image_build
+
+    return image_build(ctx, args)

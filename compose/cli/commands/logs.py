@@ -64,7 +64,7 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
                  timestamps=args.timestamps)
 
     def listed() -> list:  # type: ignore[type-arg]
-        return containers(engine, project.name, args.services, index=args.index, oneoff=None)
+        return containers(engine, project.name, args.services, index=args.index)
 
     from compose.logmux import display_name
 

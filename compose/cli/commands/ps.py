@@ -103,12 +103,51 @@ def ports_text(c: Container) -> str:
     return ", ".join(published + sorted(set(exposed) - set(published)))
 
 
-def command_text(c: Container, truncate: bool = True) -> str:
-    words = list(c.spec.entrypoint or ()) + list(c.spec.command or ())
+def command_text(c: Container, truncate: bool = True,
+                 image_config: dict[str, object] | None = None) -> str:
+    """The command the container runs: its own entrypoint/command, else the image's."""
+    config = image_config or {}
+    entrypoint = c.spec.entrypoint if c.spec.entrypoint is not None else \
+        config.get("Entrypoint") or ()
+    command = c.spec.command if c.spec.command is not None else \
+        (config.get("Cmd") or () if c.spec.entrypoint is None else ())
+    words = [str(w) for w in (*entrypoint, *command)]  # type: ignore[misc]
     text = " ".join(words)
     if truncate and len(text) > 20:
         text = text[:19] + "…"
     return f'"{text}"'
+
+
+def image_configs(ctx: Context, found: list[Container]) -> dict[str, dict[str, object]]:
+    """Image id -> its config (Cmd, Entrypoint), for containers that rely on them."""
+    from engine.api import NotFound
+
+    configs: dict[str, dict[str, object]] = {}
+    for image_id in {c.image_id for c in found if c.spec.command is None}:
+        try:
+            configs[image_id] = ctx.engine().image_inspect(image_id).config
+        except NotFound:
+            pass
+    return configs
+
+
+def render_template(template: str, records: list[dict[str, object]]) -> str:
+    """The `{{.Field}}` subset of Go templates; `table ...` adds a header row."""
+    import re
+
+    header = template.startswith("table ")
+    body = template.removeprefix("table ").replace("\\t", "\t")
+    fields = re.findall(r"{{\s*\.(\w+)\s*}}", body)
+    unknown = [f for f in fields if records and f not in records[0]]
+    if unknown:
+        raise UsageError(f"template: unknown field {unknown[0]!r}")
+
+    def fill(record: dict[str, object]) -> str:
+        return re.sub(r"{{\s*\.(\w+)\s*}}", lambda m: str(record.get(m.group(1), "")), body)
+
+    lines = [re.sub(r"{{\s*\.(\w+)\s*}}", lambda m: m.group(1).upper(), body)] if header \
+        else []
+    return "".join(line + "\n" for line in lines + [fill(r) for r in records])
 
 
 def table(rows: list[list[str]], headers: list[str]) -> str:
@@ -141,8 +180,9 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
         if key != "status" or value not in STATES:
             raise UsageError(f"invalid filter {f!r}: only status=<{'|'.join(STATES)}>")
         statuses.add(value)
-    if args.format not in ("table", "json"):
-        raise UsageError(f"unsupported format {args.format!r}: use table or json")
+    if args.format not in ("table", "json") and "{{" not in args.format:
+        raise UsageError(f"unsupported format {args.format!r}: use table, json or a "
+                         "template such as '{{.Name}} {{.Status}}'")
     project = load_project(ctx)
     project.check(args.services)
     if args.list_services:
@@ -160,8 +200,11 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
         ctx.stdout.write("".join(f"{c.id}\n" for c in found))
     elif args.format == "json":
         ctx.stdout.write("".join(json.dumps(as_json(c)) + "\n" for c in found))
+    elif "{{" in args.format:
+        ctx.stdout.write(render_template(args.format, [as_json(c) for c in found]))
     else:
-        rows = [[c.name, c.image, command_text(c, not args.no_trunc),
+        configs = image_configs(ctx, found)
+        rows = [[c.name, c.image, command_text(c, not args.no_trunc, configs.get(c.image_id)),
                  c.labels.get(L.SERVICE, ""), human_duration(since(c.created)) + " ago",
                  status_text(c), ports_text(c)] for c in found]
         ctx.stdout.write(table(rows, ["NAME", "IMAGE", "COMMAND", "SERVICE", "CREATED",

@@ -7,6 +7,7 @@ import argparse
 import os
 import signal
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 from compose.cli.context import Context
@@ -116,9 +117,11 @@ def up_options(args: argparse.Namespace, project: Project, *, no_start: bool = F
 def converge(ctx: Context, project: Project, options: UpOptions, *, timeout: float | None,
              title: str = "Running") -> Plan | None:
     """Plan and apply (or print the plan with --dry-run); None after a dry run."""
+    from dataclasses import replace
+
     from compose.apply import Executor
     from compose.observe import observe
-    from compose.plan import plan_up
+    from compose.plan import OpType, plan_up
 
     assert project.data is not None
     engine = ctx.engine()
@@ -130,6 +133,13 @@ def converge(ctx: Context, project: Project, options: UpOptions, *, timeout: flo
         return None
     progress = renderer(ctx, title)
     try:
+        images = plan.only(OpType.PULL_IMAGE, OpType.BUILD_IMAGE)
+        if images:
+            # Images first, then plan again: a new image id must recreate its containers.
+            Executor(engine, project.info, project.data, progress,
+                     parallel=ctx.options.parallel).run(images)
+            plan = plan_up(project.data, observe(engine, project.name),
+                           replace(options, build="never", pull="never"))
         Executor(engine, project.info, project.data, progress, timeout=timeout,
                  parallel=ctx.options.parallel).run(plan)
         if not plan and not options.run:
@@ -156,6 +166,7 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
         project.check([args.exit_code_from])
     options = up_options(args, project, no_start=args.no_start, no_deps=args.no_deps)
     timeout = float(args.timeout) if args.timeout is not None else None
+    began = time.time()  # attached output starts here: what ran before is not replayed
     if converge(ctx, project, options, timeout=timeout) is None or args.no_start:
         return 0
     from compose.plan import selected_services
@@ -179,15 +190,16 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
     attach = set(args.attach) or (set(args.services) if args.services and
                                   not args.attach_dependencies else targets)
     attach -= set(args.no_attach)
-    return Attached(ctx, project, attach, args, timeout).run()
+    return Attached(ctx, project, attach, args, timeout, began).run()
 
 
 class Attached:
     """The foreground part of `up`: logs until exit, abort or Ctrl-C."""
 
     def __init__(self, ctx: Context, project: Project, attach: set[str],
-                 args: argparse.Namespace, timeout: float | None) -> None:
+                 args: argparse.Namespace, timeout: float | None, since: float) -> None:
         self.ctx = ctx
+        self.since = since
         self.project = project
         self.attach = attach
         self.args = args
@@ -229,7 +241,7 @@ class Attached:
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, _interrupt)
         try:
-            self.mux.watch(self.listed, until_all_exited=True)
+            self.mux.watch(self.listed, until_all_exited=True, since=self.since)
         except KeyboardInterrupt:
             self.mux.stop()
             return self.interrupted()

@@ -142,3 +142,13 @@ def test_yaml_quoting_as_yaml_v3(value: str, rendered: str) -> None:
     text = render_yaml({"name": "t", "services": {"a": {"environment": {"K": value}}}})
     assert f"      K: {rendered}\n" in text
     assert yaml.safe_load(text)["services"]["a"]["environment"]["K"] == value
+
+
+def test_watch_paths_resolve_symbolic_links(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to("real")
+    files = {"compose.yaml": "services:\n  a:\n    image: x\n    develop:\n      watch:\n"
+                             "        - {path: ./link, action: sync, target: /a}\n"
+                             "        - {path: ./missing, action: sync, target: /b}\n"}
+    watch = service(tmp_path, files, "a")["develop"]["watch"]
+    assert [w["path"] for w in watch] == [str(tmp_path / "real"), str(tmp_path / "missing")]

@@ -120,3 +120,11 @@ def test_error_is_one_line_and_exit_1(project: Path, capsys: pytest.CaptureFixtu
 def test_bad_format_is_a_usage_error(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "config", "--format", "toml")
     assert code == 1 and "invalid choice" in err
+
+
+def test_hash_matches_the_reference(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # the values `docker compose config --hash` prints for this project
+    code, out, _ = run(capsys, "--profile", "front", "config", "--hash", "web,db")
+    assert code == 0
+    assert out == ("db 9f31851c072dc55c22ddd7b5b1ee76cb09156b2afe45e3f5e76db2d31cb56947\n"
+                   "web 4f7d28c1fd101311afb5639134dfa237e80e5d4092751e63d07e90cba4c4cb7a\n")

@@ -174,6 +174,22 @@ def test_name_interpolation_errors_name_the_key(tmp_path: Path) -> None:
                                  "required variable PN is missing a value: set PN")
 
 
+def test_symlinked_directory_keeps_its_logical_name(tmp_path: Path) -> None:  # (oracle)
+    make(tmp_path, {"real/compose.yaml": SERVICE})
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    warnings: list[str] = []
+    found = discover(workdir=str(tmp_path / "real"), environ={"PWD": str(tmp_path / "link")})
+    assert found.working_dir == str(tmp_path / "link")
+    assert found.environment["PWD"] == str(tmp_path / "link")
+    assert resolve_project_name(found, [None], warn=warnings.append) == "link"
+    assert warnings == ['project has been loaded without an explicit name from a symlink. '
+                        'Using name "link"']
+    assert resolve_project_name(found, ["named"], warn=warnings.append) == "named"
+    assert len(warnings) == 1
+    elsewhere = discover(workdir=str(tmp_path / "real"), environ={"PWD": str(tmp_path)})
+    assert elsewhere.working_dir == str(tmp_path / "real")  # a stale $PWD is ignored
+
+
 def test_interpolation_environment_carries_the_resolved_name(tmp_path: Path) -> None:  # (oracle)
     make(tmp_path, {"compose.yaml": SERVICE})
     found = discover(workdir=str(tmp_path), environ={"COMPOSE_PROJECT_NAME": "fromenv"},

@@ -112,3 +112,57 @@ def test_include_cycle(tmp_path: Path) -> None:
              "b.yaml": "include: [compose.yaml]\nservices: {b: {image: b}}\n"}
     with pytest.raises(CycleError, match="include cycle detected"):
         load_project(tmp_path, files)
+
+
+NESTED = {
+    "compose.yaml": "include:\n  - a/compose.yaml\nservices:\n"
+                    "  top: {image: top, depends_on: [deep], volumes: [./t:/t]}\n",
+    "a/compose.yaml": "include:\n  - b/compose.yaml\nservices:\n"
+                      "  mid: {image: mid, volumes: [./m:/m]}\n",
+    "a/b/compose.yaml": "services:\n  deep: {image: deep, volumes: [./d:/d], env_file: [d.env]}\n",
+    "a/b/d.env": "D=1\n",
+}
+
+
+def test_no_path_resolution_keeps_paths_relative_to_the_project(tmp_path: Path) -> None:
+    # as the reference: the main file's paths as written, included files' paths
+    # relative to the project directory (resolved once, however deep the include)
+    services = load_project(tmp_path, NESTED, resolve_paths=False).data["services"]
+    assert services["top"]["volumes"][0]["source"] == "./t"
+    assert services["mid"]["volumes"][0]["source"] == "a/m"
+    assert services["deep"]["volumes"][0]["source"] == "a/b/d"
+    assert services["deep"]["environment"] == {"D": "1"}
+
+
+def test_include_conflicting_resource_is_an_error(tmp_path: Path) -> None:
+    files = {"compose.yaml": "include: [inc.yaml]\nservices:\n  a: {image: main}\n"
+                             "volumes:\n  vol: {driver: x}\n",
+             "inc.yaml": "services:\n  b: {image: b, volumes: [vol:/v]}\nvolumes:\n  vol: {driver: y}\n"}
+    with pytest.raises(ConfigError, match="volumes.vol conflicts with imported resource"):
+        load_project(tmp_path, files)
+
+
+def test_include_same_resource_on_both_sides_is_fine(tmp_path: Path) -> None:
+    files = {"compose.yaml": "include: [inc.yaml]\nservices:\n  a: {image: a, volumes: [vol:/v]}\n"
+                             "volumes:\n  vol: {driver: x}\n",
+             "inc.yaml": "services:\n  b: {image: b, volumes: [vol:/w]}\nvolumes:\n  vol: {driver: x}\n"}
+    data = load_project(tmp_path, files).data
+    assert sorted(data["services"]) == ["a", "b"]
+    assert data["volumes"] == {"vol": {"name": "t_vol", "driver": "x"}}
+
+
+@pytest.mark.parametrize("text, where, message", [
+    ("include: [5]\nservices: {a: {image: x}}\n", "1:11", "include[0]: must be a path"),
+    ("include: [{path: [a, 5]}]\n", "1:18", "include[0].path: must be a string or a list"),
+    ("services: {a: {image: x, extends: [1]}}\n", "1:35",
+     "services.a.extends: must be a string or a mapping"),
+    ("services: {a: {image: x, extends: {}}}\n", "1:35",
+     "services.a.extends.service: `service` is required"),
+    ("services: {a: {image: x, extends: nope}}\n", "1:35", 'service "nope" not found'),
+])
+def test_bad_include_or_extends_is_located(tmp_path: Path, text: str, where: str,
+                                           message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_project(tmp_path, {"compose.yaml": text})
+    assert str(info.value).startswith(f"{tmp_path / 'compose.yaml'}:{where}: ")
+    assert message in str(info.value)

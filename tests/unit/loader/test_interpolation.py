@@ -33,6 +33,12 @@ def sub(template: str, **env: str) -> str:
     ("${FOO:-a}}b}", {}, "a}b}"),  # (oracle)
     ("${FOO:-a}${BAR:?x}", {"BAR": "1"}, "a1"),  # (oracle)
     ("$$$${A}", {"A": "1"}, "$${A}"),  # (oracle)
+    ("p${A:-{:+=}q", {"A": "a"}, "paq"),  # (oracle)
+    # how compose-go pairs braces: after a `{` the next character is skipped (oracle)
+    ("${A:-{}}${C:-c}}", {}, "{}}c"),
+    ("${A:-{x}y}z}", {}, "{x}yz}"),
+    ("${A:-{}}}", {}, "{}}"),
+    ("${A:-{}}x", {}, "{}x"),
     ("${BAR+$FOO ${FOO:+second}}", {"BAR": "", "FOO": "f"}, "f second"),
     ("${missing:-{\"json\":1}}", {}, '{"json":1}'),
     # Go's case folding: long s and Kelvin sign are name letters, dotless i is not (oracle)
@@ -60,6 +66,8 @@ def test_required_errors(template: str, env: dict[str, str], message: str) -> No
 @pytest.mark.parametrize(("template", "shown"), [
     ("${FOO:-${BAR}", "${BAR"),  # the nested template is the one reported (oracle)
     ("${A}${", "${A}${"),  # (oracle)
+    ("${A:-{:+=}${B}${B}", "{:+=}${B}${B"),  # (oracle)
+    ("${A:-{}}${A}", "{}}${A"),  # (oracle)
     ("${İ}", "${İ}"),  # (oracle)
     ("${ FOO}", "${ FOO}"),
 ])
