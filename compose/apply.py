@@ -22,7 +22,7 @@ from compose.plan import Operation, Plan
 from compose.progress import QuietRenderer, Renderer
 
 if TYPE_CHECKING:
-    from engine.api import Container, Engine
+    from engine.api import Container, ContainerSpec, Engine
 
 POLL = 0.5  # seconds between checks of a dependency's state, as Compose
 
@@ -134,8 +134,18 @@ class Executor:
         report = self._progress(resource, "Building")
         self._step(resource, "Building", "Built", lambda: self.engine.image_build(spec, report))
 
-    def _spec(self, op: Operation) -> Any:
-        return container_spec(self.info, self.data, op.service, op.number)
+    def _spec(self, op: Operation) -> ContainerSpec:
+        """The replica's spec; the image label carries the image id, as Compose's does."""
+        from dataclasses import replace
+
+        from engine.api import NotFound
+
+        spec = container_spec(self.info, self.data, op.service, op.number)
+        try:
+            image = self.engine.image_inspect(spec.image).id
+        except NotFound:
+            return spec
+        return replace(spec, labels=tuple({**dict(spec.labels), L.IMAGE: image}.items()))
 
     def _create_container(self, op: Operation) -> None:
         spec = self._spec(op)

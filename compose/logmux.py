@@ -162,10 +162,12 @@ class LogMux:
 
     def watch(self, list_containers: Callable[[], list[Container]],
               until_all_exited: bool = False, since: float | None = None,
-              tail: int | None = None) -> None:
+              tail: int | None = None, until: threading.Event | None = None) -> None:
         """Follow whatever `list_containers` returns, re-listed twice a second, until
-        stopped (or, with until_all_exited, until every followed container is down)."""
-        while not self.stopping.is_set():
+        stopped, until `until` is set, or (with until_all_exited) until every followed
+        container is down. Followers keep writing until `stop()`."""
+        wake = until or self.stopping
+        while not self.stopping.is_set() and not (until is not None and until.is_set()):
             for c in list_containers():
                 self.add(c, since=since, tail=tail)
             if until_all_exited and self.tracked and \
@@ -173,7 +175,23 @@ class LogMux:
                 current = {c.id for c in list_containers() if c.state.running}
                 if not current:
                     return
-            self.stopping.wait(POLL)
+            wake.wait(POLL)
+
+    def settle(self, timeout: float = 3.0) -> None:
+        """Give followers time to write the last lines and exits of stopped containers."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and \
+                not all(t.exited for t in list(self.tracked.values())):
+            self.stopping.wait(0.05)
+
+    def say(self, text: str) -> None:
+        """A line of our own, between the containers' lines."""
+        with self.lock:
+            if not self.stopping.is_set():
+                self.out.write(text + "\n")
+                self.out.flush()
 
     def stop(self) -> None:
         """No line is written once this returns."""

@@ -17,6 +17,13 @@ IS_ROOT = os.geteuid() == 0
 IN_CI = bool(os.environ.get("CI"))
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """As root, the run fails if it leaves anything on the host (tests/leakcheck.py)."""
+    from tests import leakcheck
+
+    leakcheck.register(config)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Root tests run as root; elsewhere they are skipped, but never in CI."""
     if IS_ROOT:
@@ -86,13 +93,16 @@ def busybox_tar(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def engine_root(tmp_path: Path) -> Iterator[Path]:
-    """A fresh engine data root; whatever a test leaves in it is removed afterwards."""
+def engine_root(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Path]:
+    """A fresh engine data root; whatever a test leaves in it is removed afterwards:
+    processes, cgroups, bridges and rules live outside the root, and mounts under it are
+    detached first so that deleting the root never reaches into a bind mount's source."""
     root = tmp_path / "engine"
     root.mkdir()
     yield root
-    if IS_ROOT and (root / "networks").is_dir():  # bridges and rules live outside the root
-        from engine.network.bridge import release_root
+    if IS_ROOT:
+        from tests import leakcheck, rootsweep
 
-        release_root(root)
+        leakcheck.note_fixture_sweep(request.config, request.node.nodeid,
+                                     rootsweep.sweep_root(root))
     shutil.rmtree(root, ignore_errors=True)

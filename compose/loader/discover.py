@@ -95,8 +95,8 @@ def _working_dir(cwd: str, project_directory: str | None, files: Sequence[str]) 
 def _absolute(cwd: str, path: str, environ: Mapping[str, str]) -> str:
     if path == STDIN:
         return path
-    if path == "~" or path.startswith("~/"):
-        home = environ.get("HOME") or os.path.expanduser("~")
+    home = environ.get("HOME")
+    if home and (path == "~" or path.startswith("~/")):
         path = home + path[1:]
     return os.path.normpath(os.path.join(cwd, path))
 

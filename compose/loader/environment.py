@@ -296,8 +296,9 @@ def project_environment(os_env: Mapping[str, str], project_dir: str,
 
 # --- a service's env_file / environment ---
 
-def env_file_refs(value: Any, working_dir: str) -> list[EnvFileRef]:
-    """`env_file:` in short (string or list of strings) or long syntax, paths absolute."""
+def env_file_refs(value: Any, working_dir: str, home: str | None = None) -> list[EnvFileRef]:
+    """`env_file:` in short (string or list of strings) or long syntax, paths absolute
+    (`~/` expanded with `home`, the environment's HOME: never read from this process)."""
     if value is None:
         return []
     items = [value] if isinstance(value, str) else list(value)
@@ -309,7 +310,8 @@ def env_file_refs(value: Any, working_dir: str) -> list[EnvFileRef]:
             path = str(item["path"])
             required = _as_bool(item.get("required", True))
             fmt = item.get("format")
-        path = os.path.expanduser(path)
+        if home and (path == "~" or path.startswith("~/")):
+            path = home + path[1:]
         refs.append(EnvFileRef(os.path.normpath(os.path.join(working_dir, path)), required, fmt))
     return refs
 

@@ -109,7 +109,8 @@ def substitute(template: str, lookup: Lookup, *, warn: Warn | None = None) -> st
         if end > -1:
             whole, rest = whole[:end + 1], whole[end + 1:]
         inner = _PATTERN.match(whole)
-        assert inner is not None
+        if inner is None:  # cannot happen: `$` + `{` always matches the invalid branch
+            raise InvalidTemplateError(template)
         if inner.group("escaped"):
             return "$"
         name: str | None = inner.group("named")

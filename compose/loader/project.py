@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
-from compose.errors import LoadError
+from compose.errors import FileNotFound, LoadError
 from compose.loader.pipeline import FileLoader
 from compose.loader.source import SourceMap
 
@@ -47,7 +48,11 @@ def _resolve_label_files(services: dict[str, Any], working_dir: str) -> None:
             continue
         labels: dict[str, Any] = {}
         for name in files if isinstance(files, list) else [files]:
-            labels.update(read_env_file(abs_from(working_dir, str(name))))
+            path = abs_from(working_dir, str(name))
+            if not os.path.isfile(path):
+                raise FileNotFound(f"label file {path} not found: stat {path}: "
+                                   "no such file or directory")
+            labels.update(read_env_file(path))
         from compose.loader.canonical_values import labels as as_labels
 
         labels.update(as_labels(service.get("labels") or {}))

@@ -112,9 +112,7 @@ class BuildContext:
         if not self.root.is_dir():
             raise BuildError(f"unable to prepare context: path {str(root)!r} not found")
         self.ignore = Ignore(parse_ignore(self._ignore_text(dockerfile)))
-        keep = {".dockerignore"}
-        self.tree = DirTree(self.root, lambda rel: rel not in keep
-                            and self.ignore.excluded(rel))
+        self.tree = DirTree(self.root, self.ignore.excluded)
 
     def _ignore_text(self, dockerfile: str | None) -> str:
         candidates = []

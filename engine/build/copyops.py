@@ -114,12 +114,12 @@ def copy(writer: LayerWriter, image: LayeredTree, items: list[CopyItem], dest: s
             target = dest_dir_parts(image, dest)
             write_parents(writer, image, target, owner, own_last=True)
             for name in item.tree.listdir(item.parts):
-                _copy_tree(writer, item.tree, item.parts + [name], target + [name], owner,
+                copy_tree(writer, item.tree, item.parts + [name], target + [name], owner,
                            chmod)
         elif dest_is_dir:
             target = dest_dir_parts(image, dest)
             write_parents(writer, image, target, owner, own_last=True)
-            _copy_tree(writer, item.tree, item.parts, target + [item.parts[-1]], owner,
+            copy_tree(writer, item.tree, item.parts, target + [item.parts[-1]], owner,
                        chmod)
         else:
             parts = clean(dest)
@@ -127,10 +127,10 @@ def copy(writer: LayerWriter, image: LayeredTree, items: list[CopyItem], dest: s
                 raise BuildError(f"cannot copy {item.src} onto /")
             parent = dest_dir_parts(image, "/".join(parts[:-1]))
             write_parents(writer, image, parent, owner, own_last=False)
-            _copy_tree(writer, item.tree, item.parts, parent + [parts[-1]], owner, chmod)
+            copy_tree(writer, item.tree, item.parts, parent + [parts[-1]], owner, chmod)
 
 
-def _copy_tree(writer: LayerWriter, tree: Tree, src: list[str], dst: list[str], owner: Owner,
+def copy_tree(writer: LayerWriter, tree: Tree, src: list[str], dst: list[str], owner: Owner,
                chmod: int | None) -> None:
     st = tree.lstat(src)
     if st is None:
@@ -145,7 +145,7 @@ def _copy_tree(writer: LayerWriter, tree: Tree, src: list[str], dst: list[str], 
         ti.mode = chmod if chmod is not None else mode
         writer.add(ti)
         for name in tree.listdir(src):
-            _copy_tree(writer, tree, src + [name], dst + [name], owner, chmod)
+            copy_tree(writer, tree, src + [name], dst + [name], owner, chmod)
     elif stat.S_ISREG(st.st_mode):
         ti.mode = chmod if chmod is not None else mode
         ti.size = st.st_size

@@ -54,9 +54,15 @@ class LayerWriter:
         self.file.close()
 
 
-def diff_upper(upper: Path, lower: LayeredTree, writer: LayerWriter) -> None:
-    """Write the changes an overlay upper directory holds over `lower` into `writer`."""
-    for rel in _changed(upper, lower, []):
+def diff_upper(upper: Path, lower: LayeredTree, writer: LayerWriter,
+               mount_targets: tuple[str, ...] = ()) -> None:
+    """Write the changes an overlay upper directory holds over `lower` into `writer`;
+    empty mount points the step's mounts created (and their new parents) are left out."""
+    stubs = set(MOUNT_STUBS) | set(MOUNT_DIRS)
+    for target in mount_targets:
+        parts = [p for p in target.split("/") if p]
+        stubs.update("/".join(parts[:i]) for i in range(1, len(parts) + 1))
+    for rel in _changed(upper, lower, [], stubs):
         path = upper.joinpath(*rel)
         name = "/".join(rel)
         st = os.lstat(path)
@@ -75,7 +81,8 @@ def diff_upper(upper: Path, lower: LayeredTree, writer: LayerWriter) -> None:
             writer.add(tarfile.TarInfo(name + "/.wh..wh..opq"))
 
 
-def _changed(upper: Path, lower: LayeredTree, base: list[str]) -> list[list[str]]:
+def _changed(upper: Path, lower: LayeredTree, base: list[str],
+             stubs: set[str]) -> list[list[str]]:
     """Paths under `base` to write, parents before children."""
     out: list[list[str]] = []
     d = upper.joinpath(*base)
@@ -83,15 +90,15 @@ def _changed(upper: Path, lower: LayeredTree, base: list[str]) -> list[list[str]
         rel = base + [name]
         st = os.lstat(d / name)
         low = lower.lstat(rel)
-        if "/".join(rel) in MOUNT_STUBS and low is None and stat.S_ISREG(st.st_mode) \
+        if "/".join(rel) in stubs and low is None and stat.S_ISREG(st.st_mode) \
                 and st.st_size == 0:
             continue
         if stat.S_ISDIR(st.st_mode) and not is_opaque(d / name):
-            children = _changed(upper, lower, rel)
+            children = _changed(upper, lower, rel, stubs)
             same = low is not None and stat.S_ISDIR(low.st_mode) and (
                 stat.S_IMODE(low.st_mode), low.st_uid, low.st_gid) == (
                 stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid)
-            stub = low is None and not children and "/".join(rel) in MOUNT_DIRS
+            stub = low is None and not children and "/".join(rel) in stubs
             if (same and not children) or stub:
                 continue
             out.append(rel)

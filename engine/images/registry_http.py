@@ -1,5 +1,6 @@
-"""A small HTTP(S) client for registries on `http.client`: TLS verification, a connect
-timeout, redirects (dropping credentials across hosts), streamed bodies.
+"""A small HTTP(S) client for registries on `http.client`: TLS verification (with Docker's
+per-registry `certs.d/<host:port>/` CA and client certificates), a connect timeout,
+redirects (dropping credentials across hosts), streamed bodies.
 
 Errors reaching the host become `RegistryError`; HTTP statuses are returned to the
 caller, which knows what a 401 or a 404 means for its request.
@@ -12,6 +13,7 @@ import os
 import ssl
 import urllib.parse
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO
 
 from engine.api import RegistryError
@@ -73,13 +75,35 @@ class Response:
         self._conn.close()
 
 
+def certs_dirs(netloc: str) -> list[Path]:
+    """Docker's per-registry TLS directories: `<dir>/<host:port>/` holding `*.crt` (extra
+    CAs) and `*.cert` + `*.key` (a client certificate)."""
+    bases = [os.environ.get("PYCOMPOSE_CERTS_D", "/etc/pycompose/certs.d"),
+             "/etc/docker/certs.d"]
+    return [Path(b) / netloc for b in bases if (Path(b) / netloc).is_dir()]
+
+
+def tls_context(netloc: str, verify: bool) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    try:
+        for directory in certs_dirs(netloc):
+            for ca in sorted(directory.glob("*.crt")):
+                context.load_verify_locations(cafile=str(ca))
+            for cert in sorted(directory.glob("*.cert")):
+                context.load_cert_chain(str(cert), str(cert.with_suffix(".key")))
+    except (OSError, ssl.SSLError) as exc:
+        raise RegistryError(f"{netloc}: unusable TLS files in a certs.d directory: "
+                            f"{exc}") from None
+    return context
+
+
 def _connection(scheme: str, netloc: str, verify: bool) -> http.client.HTTPConnection:
     timeout = connect_timeout()
     if scheme == "https":
-        context = ssl.create_default_context()
-        if not verify:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
+        context = tls_context(netloc, verify)
         return http.client.HTTPSConnection(netloc, timeout=timeout, context=context)
     if scheme == "http":
         return http.client.HTTPConnection(netloc, timeout=timeout)

@@ -22,7 +22,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from engine.api import EngineError, Image, InvalidArgument, Progress, ProgressFn, RegistryError
+from engine.api import (
+    EngineError,
+    Image,
+    InvalidArgument,
+    NotFound,
+    Progress,
+    ProgressFn,
+    RegistryError,
+)
 from engine.images import reference, registry_auth
 from engine.images.registry import (
     INDEX_TYPES,
@@ -35,14 +43,16 @@ from engine.store import Store
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 MAX_CONFIG = 8 << 20
+PARALLEL_DOWNLOADS = 3
 _ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64",
          "armv7l": "arm", "armv6l": "arm", "i686": "386", "i386": "386",
          "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"}
 
 
-def host_platform() -> tuple[str, str]:
-    """(os, architecture) in OCI terms; PYCOMPOSE_PLATFORM=os/arch overrides."""
-    wanted = os.environ.get("PYCOMPOSE_PLATFORM", "")
+def host_platform(wanted: str | None = None) -> tuple[str, str]:
+    """(os, architecture) in OCI terms: `wanted` (`os/arch[/variant]`), else
+    $PYCOMPOSE_PLATFORM, else the host's."""
+    wanted = wanted or os.environ.get("PYCOMPOSE_PLATFORM", "")
     if wanted:
         os_name, _, arch = wanted.partition("/")
         return os_name, arch.split("/")[0]
@@ -106,18 +116,25 @@ class RegistryService:
 
     def _registry_save_manifest(self, image_id: str, body: bytes, media_type: str) -> None:
         self.store.write_json(self._registry_manifest_path(image_id),
-                              {"media_type": media_type, "manifest": body.decode()})
+                              {"media_type": media_type,
+                               "manifest": body.decode("utf-8", "surrogateescape")})
 
     def _registry_saved_manifest(self, image_id: str) -> tuple[bytes, str] | None:
-        data = self.store.read_json(self._registry_manifest_path(image_id))
-        if not isinstance(data, dict):
-            return None
-        return data["manifest"].encode(), data["media_type"]
+        try:
+            data = self.store.read_json(self._registry_manifest_path(image_id))
+            return (data["manifest"].encode("utf-8", "surrogateescape"),
+                    str(data["media_type"]))
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return None  # unreadable: a canonical manifest is pushed instead
 
     # ------------------------------------------------------------------ pull
 
-    def image_pull(self, ref: str, progress: ProgressFn | None = None) -> Image:
+    def image_pull(self, ref: str, progress: ProgressFn | None = None,
+                   platform: str | None = None) -> Image:
+        """Pull `ref`; an index resolves to `platform` (`os/arch`, default the host's)."""
         parsed = reference.parse(ref)
+        if platform is not None and "/" not in platform:
+            raise InvalidArgument(f"invalid platform {platform!r}: expected os/arch")
         report = progress or (lambda p: None)
         config = self._registry_config()
         endpoints = config.endpoints(parsed.domain)
@@ -125,21 +142,21 @@ class RegistryService:
             client = RegistryClient(parsed.domain, parsed.path, "pull", config,
                                     endpoint=endpoint)
             try:
-                return self._registry_pull(client, parsed, report)
+                return self._registry_pull(client, parsed, report, platform)
             except RegistryError:
                 if not endpoint.mirror or i == len(endpoints) - 1:
                     raise
         raise RegistryError(f"{parsed.domain}: no endpoint to pull from")
 
     def _registry_pull(self, client: RegistryClient, parsed: reference.Reference,
-                       report: ProgressFn) -> Image:
+                       report: ProgressFn, platform: str | None = None) -> Image:
         wanted = parsed.digest or parsed.tag or "latest"
+        body, media, digest = client.get_manifest(wanted)
         report(Progress(id=parsed.tag or parsed.digest or "",
                         status=f"Pulling from {parsed.path}"))
-        body, media, digest = client.get_manifest(wanted)
         top_digest = digest
         if media in INDEX_TYPES:
-            chosen = self._registry_pick_platform(json.loads(body), client.name)
+            chosen = self._registry_pick_platform(json.loads(body), client.name, platform)
             body, media, digest = client.get_manifest(chosen)
             if media in INDEX_TYPES:
                 raise RegistryError(f"{client.name}: nested image indexes are not supported")
@@ -155,8 +172,7 @@ class RegistryService:
         if len(diff_ids) != len(layers):
             raise RegistryError(f"{client.name}: manifest has {len(layers)} layers, config "
                                 f"{len(diff_ids)} diff_ids")
-        for layer, diff_id in zip(layers, diff_ids, strict=True):
-            self._registry_pull_layer(client, layer, diff_id, report)
+        self._registry_pull_layers(client, list(zip(layers, diff_ids, strict=True)), report)
         tags = [str(parsed)] if parsed.tag and not parsed.digest else []
         repo_digest = f"{parsed.name}@{top_digest}"
         up_to_date = self._registry_is_current(str(parsed), config_digest)
@@ -179,8 +195,9 @@ class RegistryService:
             return False
 
     @staticmethod
-    def _registry_pick_platform(index: dict[str, Any], name: str) -> str:
-        want_os, want_arch = host_platform()
+    def _registry_pick_platform(index: dict[str, Any], name: str,
+                                platform: str | None = None) -> str:
+        want_os, want_arch = host_platform(platform)
         candidates = []
         for entry in index.get("manifests") or []:
             plat = entry.get("platform") or {}
@@ -211,6 +228,22 @@ class RegistryService:
     def _registry_layer_present(self, diff_id: str) -> bool:
         layers = self._image_index.read()["layers"]  # type: ignore[attr-defined]
         return diff_id in layers and self._image_layers.exists(diff_id)  # type: ignore[attr-defined]
+
+    def _registry_pull_layers(self, client: RegistryClient,
+                              layers: list[tuple[dict[str, Any], str]],
+                              report: ProgressFn) -> None:
+        """Fetch the layers, a few at a time as Docker does; the first error wins."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        if len(layers) <= 1:
+            for layer, diff_id in layers:
+                self._registry_pull_layer(client, layer, diff_id, report)
+            return
+        with ThreadPoolExecutor(max_workers=PARALLEL_DOWNLOADS) as pool:
+            futures = [pool.submit(self._registry_pull_layer, client, layer, diff_id, report)
+                       for layer, diff_id in layers]
+            for future in futures:
+                future.result()
 
     def _registry_pull_layer(self, client: RegistryClient, layer: dict[str, Any], diff_id: str,
                              report: ProgressFn) -> None:
@@ -246,7 +279,11 @@ class RegistryService:
         if parsed.digest:
             raise InvalidArgument(f"cannot push a digest reference: {ref}")
         report = progress or (lambda p: None)
-        image = self._image_resolve(str(parsed))  # type: ignore[attr-defined]
+        try:
+            image = self._image_resolve(str(parsed))  # type: ignore[attr-defined]
+        except NotFound:
+            raise NotFound("An image does not exist locally with the tag: "
+                           f"{parsed.familiar()}") from None
         config_bytes = self._image_blobs.read(image.id)  # type: ignore[attr-defined]
         layers = self._image_layer_blobs(image.id)  # type: ignore[attr-defined]
         sources = self._registry_blob_sources()
@@ -344,7 +381,9 @@ class RegistryService:
             raise InvalidArgument("username and password are required to log in")
         domain = _server_domain(server)
         creds = registry_auth.Credentials(username, password)
-        client = RegistryClient(domain, "", "pull", self._registry_config(), creds=creds)
+        config = self._registry_config()
+        client = RegistryClient(domain, "", "pull", config, creds=creds,
+                                endpoint=config.endpoints(domain)[-1])  # never a mirror
         client.login()
         return str(registry_auth.save_credentials(domain, creds))
 

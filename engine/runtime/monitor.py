@@ -128,14 +128,19 @@ def _detach(store: Store, plan: LaunchPlan, report_fd: int) -> int:
 
 
 class Monitor:
+    """Supervises one container for as long as it runs (restarts included)."""
+
     def __init__(self, engine: Any, store: Store, plan: LaunchPlan, report_fd: int) -> None:
+        # who we are goes into state with the first transition (running, or the failure)
+        self.identity = {"monitor_pid": os.getpid(),
+                         "monitor_start": sc.proc_starttime(os.getpid()) or 0,
+                         "boot_id": sc.boot_id()}
         self.engine = engine
         self.store = store
         self.plan = plan
         self.cid = plan.container_id
         self.report_fd: int | None = report_fd
         self.stop_requested = False
-        self.stop_sig = 0
         self.kill_at: float | None = None
         self.self_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -152,10 +157,6 @@ class Monitor:
     # ----------------------------------------------------------------- lifecycle
 
     def run(self) -> None:
-        # who we are goes into state with the first transition (running, or the failure)
-        self.identity = {"monitor_pid": os.getpid(),
-                         "monitor_start": sc.proc_starttime(os.getpid()) or 0,
-                         "boot_id": sc.boot_id()}
         with contextlib.suppress(FileNotFoundError):
             os.unlink(bundle.stop_request_path(self.store, self.cid))
         delay = BACKOFF_START

@@ -213,7 +213,7 @@ class ContainerService:
         from engine.runtime import launcher
 
         cid = self._container_resolve_id(ref)
-        with self.store.lock(f"container-op-{cid}"):
+        with self.store.lock(f"container-op-{cid}"):  # one start at a time
             c = self._container_record(cid)
             if c.state.status in ("running", "paused", "restarting"):
                 return
@@ -259,6 +259,10 @@ class ContainerService:
         files = (((str(d / "hostname"), "/etc/hostname"), (str(d / "hosts"), "/etc/hosts"),
                   (str(d / "resolv.conf"), "/etc/resolv.conf")))
         lowers = tuple(cfg["lowerdirs"]) or (empty_lower(d),)
+        missing = [p for p in cfg["lowerdirs"] if not os.path.isdir(p)]
+        if missing:
+            raise NotFound(f"the layers of image {cfg['image']} ({cfg['image_id'][:19]}) "
+                           f"are gone: {missing[0]}")
         rootfs = RootfsPlan(
             merged=str(d / "rootfs"), lowerdirs=lowers, upper=str(d / "upper"),
             work=str(d / "work"), mounts=tuple(m for m in mounts if isinstance(m, MountPlan)),
@@ -487,6 +491,9 @@ class ContainerService:
             with contextlib.suppress(FileNotFoundError):
                 os.rename(d, tmp)
             shutil.rmtree(tmp, ignore_errors=True)
+            for lock in (bundle.lock_name(cid), f"container-op-{cid}"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.store.path("locks", f"{lock}.lock"))
         self.store.emit("container", "destroy", cid, name=name)
 
     # ----------------------------------------------------------------- queries
@@ -632,16 +639,30 @@ def _merge_env(image_env: list[str], spec_env: tuple[tuple[str, str], ...], host
 
 def _healthcheck(spec_hc: Healthcheck | None, image_hc: dict[str, Any] | None
                  ) -> Healthcheck | None:
-    if spec_hc is not None and spec_hc.test:
-        return None if spec_hc.test[0] == "NONE" else spec_hc
-    if not image_hc or not image_hc.get("Test") or image_hc["Test"][0] == "NONE":
+    """The container's check: the spec's over the image's, field by field as Docker
+    merges them (a spec field left at its default keeps the image's value)."""
+    image = None
+    if image_hc and image_hc.get("Test"):
+        image = Healthcheck(test=tuple(image_hc["Test"]),
+                            interval=(image_hc.get("Interval") or 30 * _NS) / _NS,
+                            timeout=(image_hc.get("Timeout") or 30 * _NS) / _NS,
+                            retries=image_hc.get("Retries") or 3,
+                            start_period=(image_hc.get("StartPeriod") or 0) / _NS,
+                            start_interval=(image_hc.get("StartInterval") or 5 * _NS) / _NS)
+    if spec_hc is None:
+        merged = image
+    elif image is None:
+        merged = spec_hc
+    else:
+        default = Healthcheck(test=())
+        merged = Healthcheck(**{
+            f: getattr(spec_hc, f) if getattr(spec_hc, f) != getattr(default, f)
+            else getattr(image, f)
+            for f in ("test", "interval", "timeout", "retries", "start_period",
+                      "start_interval")})
+    if merged is None or not merged.test or merged.test[0] == "NONE":
         return None
-    return Healthcheck(test=tuple(image_hc["Test"]),
-                       interval=(image_hc.get("Interval") or 30 * _NS) / _NS,
-                       timeout=(image_hc.get("Timeout") or 30 * _NS) / _NS,
-                       retries=image_hc.get("Retries") or 3,
-                       start_period=(image_hc.get("StartPeriod") or 0) / _NS,
-                       start_interval=(image_hc.get("StartInterval") or 5 * _NS) / _NS)
+    return merged
 
 
 def _device_paths(entry: str) -> tuple[str, str]:

@@ -95,6 +95,7 @@ def test_abort_on_container_exit_and_exit_code_from(project: Callable[[str], Pro
     assert "quick-1 | quick says hi" in result.stdout
     assert "quick-1 exited with code 7" in result.stdout
     assert "Aborting on container exit..." in result.stdout
+    assert "long-1 exited with code 143" in result.stdout  # stopped by the abort
     assert {c["Service"]: c["State"] for c in ps(p, "-a")} == {"quick": "exited",
                                                                "long": "exited"}
     result = p.run("up", "--abort-on-container-exit")

@@ -6,20 +6,24 @@ from __future__ import annotations
 import base64
 import bz2
 import gzip
+import hashlib
+import io
 import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import tarfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from engine.api import Progress, RegistryError
+from engine.api import NotFound, Progress, RegistryError
 from engine.local import LocalEngine
 from tests.conftest import unique
 from tests.root.runtime_fixtures import cleanup_engine, run
@@ -128,6 +132,9 @@ def test_pull_by_digest_and_unknown_tag(engine: LocalEngine, busybox: str,
     missing = "sha256:" + "0" * 64
     with pytest.raises(RegistryError, match="manifest unknown"):
         engine.image_pull(f"{registry.host}/{REPO}@{missing}")
+    with pytest.raises(NotFound, match="An image does not exist locally with the tag: "
+                       f"{registry.host}/{REPO}:other"):
+        engine.image_push(f"{registry.host}/{REPO}:other")
 
 
 def test_tampered_blob_is_refused_and_nothing_stays(engine: LocalEngine, busybox: str,
@@ -172,6 +179,43 @@ def test_chunked_upload_and_cross_repository_mount(engine: LocalEngine, busybox:
     assert engine.image_pull(second).id == busybox
 
 
+def _layer_tar(path: Path, files: dict[str, bytes], compress: bool = False) -> Path:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o644
+            tar.addfile(info, io.BytesIO(data))
+    path.write_bytes(gzip.compress(buf.getvalue(), mtime=0) if compress else buf.getvalue())
+    return path
+
+
+def test_multi_layer_image_round_trip(engine: LocalEngine, busybox: str,
+                                      registry: reg.Registry, tmp_path: Path) -> None:
+    config = engine._image_config(busybox)
+    diff_ids = list(config["rootfs"]["diff_ids"])
+    for i, compress in enumerate((False, True)):
+        tar = _layer_tar(tmp_path / f"layer{i}.tar", {f"etc/layer{i}": f"{i}\n".encode()},
+                         compress)
+        with open(tar, "rb") as f:
+            diff_ids.append(engine._image_store_layer(f)[0])
+    config["rootfs"]["diff_ids"] = diff_ids
+    config["history"] = [{"created_by": f"layer {i}"} for i in range(len(diff_ids))]
+    ref = f"{registry.host}/test/layers:3"
+    image = engine._image_register(config, [ref])
+    digest = engine.image_push(ref)
+    engine.image_remove(ref)
+
+    events: list[Progress] = []
+    pulled = engine.image_pull(ref, events.append)
+    assert pulled.id == image.id and list(pulled.diff_ids) == diff_ids
+    assert _statuses(events).count("Already exists") == 1  # busybox's layer is still here
+    assert _statuses(events).count("Pull complete") == 2
+    assert f"{registry.host}/test/layers@{digest}" in pulled.repo_digests
+    assert [lay["compression"] for lay in engine._image_layer_blobs(pulled.id)] == [
+        "", "", "gzip"]
+
+
 # ------------------------------------------------------------------ manifest lists
 
 
@@ -209,6 +253,9 @@ def test_oci_index_resolves_to_host_platform(engine: LocalEngine, busybox: str,
     assert image.id == busybox and image.architecture == "amd64"
     assert f"{registry.host}/{REPO}@{index_digest}" in image.repo_digests
 
+    assert engine.image_pull(f"{registry.host}/{REPO}:multi", platform="linux/arm64").id \
+        == other
+    engine.image_remove(other)
     monkeypatch.setenv("PYCOMPOSE_PLATFORM", "linux/arm64")
     assert engine.image_pull(f"{registry.host}/{REPO}:multi").id == other
     monkeypatch.setenv("PYCOMPOSE_PLATFORM", "linux/s390x")
@@ -288,6 +335,36 @@ def test_docker_hub_mirror_serves_docker_io_names(engine: LocalEngine, busybox: 
     assert "busybox:mirrored" in image.repo_tags
 
 
+def test_tls_registry_on_loopback(engine: LocalEngine, busybox: str, tmp_path: Path) -> None:
+    """Loopback registries are insecure as in Docker: HTTPS is tried first (unverified)."""
+    with reg.run_registry(tmp_path / "registry", tls=reg.self_signed(tmp_path)) as r:
+        ref = f"{r.host}/{REPO}:tls"
+        engine.image_tag("busybox:reg", ref)
+        engine.image_push(ref)
+        engine.image_remove(ref)
+        assert engine.image_pull(ref).id == busybox
+        with pytest.raises(urllib.error.URLError):  # it really speaks only HTTPS
+            urllib.request.urlopen(f"http://{r.host}/v2/", timeout=5)
+
+
+def test_https_verification_and_certs_d(tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Verified HTTPS refuses an unknown CA; a `certs.d/<host>/ca.crt` makes it trusted."""
+    from engine.images import registry_http
+
+    cert, key = reg.self_signed(tmp_path)
+    certs_d = tmp_path / "certs.d"
+    monkeypatch.setenv("PYCOMPOSE_CERTS_D", str(certs_d))
+    with reg.run_registry(tmp_path / "registry", tls=(cert, key)) as r:
+        with pytest.raises(RegistryError, match="CERTIFICATE_VERIFY_FAILED|verify failed"):
+            registry_http.request("GET", f"https://{r.host}/v2/", verify=True)
+        (certs_d / r.host).mkdir(parents=True)
+        shutil.copy(cert, certs_d / r.host / "ca.crt")
+        resp = registry_http.request("GET", f"https://{r.host}/v2/", verify=True)
+        resp.body()
+        assert resp.status == 200
+
+
 # ------------------------------------------------------------------ auth
 
 
@@ -348,6 +425,67 @@ def test_bearer_token_flow(engine: LocalEngine, busybox: str, tmp_path: Path) ->
                 "service": reg.SERVICE} in granted
         assert {"scopes": [f"repository:{REPO}:pull"], "authorized": True,
                 "service": reg.SERVICE} in granted
+
+
+def test_blob_redirect_to_other_host_drops_credentials() -> None:
+    """Registries redirect blob downloads to storage hosts (a CDN): the client follows,
+    and never sends the registry's credentials there."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from engine.images.registry import RegistryClient
+    from engine.images.registry_auth import Credentials, save_credentials
+
+    blob = b"layer-bytes"
+    digest = "sha256:" + hashlib.sha256(blob).hexdigest()
+    seen: dict[str, str | None] = {}
+
+    class Storage(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:  # noqa: N802
+            seen["storage"] = self.headers.get("Authorization")
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(blob)))
+            self.end_headers()
+            self.wfile.write(blob)
+
+    storage = ThreadingHTTPServer(("127.0.0.1", 0), Storage)
+
+    class Registry(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:  # noqa: N802
+            if self.headers.get("Authorization") != Credentials("u", "p").basic():
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Basic realm="test"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            seen["registry"] = self.headers.get("Authorization")
+            self.send_response(307 if "/blobs/" in self.path else 200)
+            self.send_header("Location", f"http://127.0.0.1:{storage.server_address[1]}/x")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    registry = ThreadingHTTPServer(("127.0.0.1", 0), Registry)
+    threads = [threading.Thread(target=srv.serve_forever, daemon=True)
+               for srv in (storage, registry)]
+    for t in threads:
+        t.start()
+    try:
+        host = f"127.0.0.1:{registry.server_address[1]}"
+        save_credentials(host, Credentials("u", "p"))
+        resp = RegistryClient(host, "test/blob").get_blob(digest)
+        assert resp.body() == blob
+        assert seen["registry"] == Credentials("u", "p").basic()
+        assert seen["storage"] is None
+    finally:
+        for srv in (storage, registry):
+            srv.shutdown()
+            srv.server_close()
 
 
 # ------------------------------------------------------------------ unreachable
@@ -423,3 +561,43 @@ def test_cli_login_push_pull_logout(engine: LocalEngine, busybox: str, engine_ro
         denied = _cli(engine_root, "image", "pull", ref)
         assert denied.returncode == 1
         assert f"{r.host}: unauthorized: authentication required" in denied.stderr
+
+
+def test_compose_push_and_pull_services(engine: LocalEngine, busybox: str, engine_root: Path,
+                                        registry: reg.Registry, tmp_path: Path) -> None:
+    project = tmp_path / "proj"
+    project.mkdir()
+    app, base = f"{registry.host}/test/app:1", f"{registry.host}/test/base:1"
+    (project / "compose.yaml").write_text(
+        "services:\n"
+        f"  app:\n    build: .\n    image: {app}\n"
+        f"  base:\n    image: {base}\n"
+        "  local:\n    build: .\n")
+    (project / "Dockerfile").write_text("FROM scratch\n")
+    engine.image_tag("busybox:reg", app)
+    engine.image_tag("busybox:reg", base)
+    engine.image_push(base)
+    compose = ("-f", str(project / "compose.yaml"), "--progress", "plain")
+
+    pushed = _cli(engine_root, *compose, "push")
+    assert pushed.returncode == 0, pushed.stderr
+    assert " app  Pushed" in pushed.stderr
+    assert " base  Skipped" in pushed.stderr and " local  Skipped" in pushed.stderr
+
+    for ref in (app, base, "busybox:reg"):
+        engine.image_remove(ref)
+    pulled = _cli(engine_root, *compose, "pull")
+    assert pulled.returncode == 0, pulled.stderr
+    assert " app  Pulled" in pulled.stderr and " base  Pulled" in pulled.stderr
+    assert " local  Skipped - No image to be pulled" in pulled.stderr
+    assert engine.image_inspect(app).id == engine.image_inspect(base).id == busybox
+
+    again = _cli(engine_root, *compose, "pull", "--policy", "missing", "base")
+    assert " base  Skipped - Image is already present locally" in again.stderr
+
+    (project / "compose.yaml").write_text(
+        f"services:\n  gone:\n    image: {registry.host}/test/missing:1\n")
+    failed = _cli(engine_root, *compose, "pull")
+    assert failed.returncode == 1 and "manifest unknown" in failed.stderr
+    ignored = _cli(engine_root, *compose, "pull", "--ignore-pull-failures")
+    assert ignored.returncode == 0 and "manifest unknown" in ignored.stderr

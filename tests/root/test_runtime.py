@@ -54,6 +54,7 @@ def test_state_and_events_of_a_finished_container(engine: LocalEngine) -> None:
     engine.container_remove(c.id)
     assert not bundle.bundle_dir(engine.store, c.id).exists()
     assert [e["action"] for e in engine.store.read_events() if e["id"] == c.id][-1] == "destroy"
+    assert not [p for p in engine.store.path("locks").iterdir() if c.id in p.name]
 
 
 def test_names_errors_and_missing_commands(engine: LocalEngine) -> None:
@@ -154,6 +155,7 @@ def test_read_only_rootfs_allows_only_tmpfs(engine: LocalEngine) -> None:
     assert "root-writable" not in out
     assert "Read-only file system" in err
     assert "tmpfs-ok" in out
+    assert "hosts-ok" in out  # /etc/hosts is the bundle's file, writable as in Docker
 
 
 def test_capabilities_default_and_changed(engine: LocalEngine) -> None:

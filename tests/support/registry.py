@@ -56,8 +56,10 @@ def _wait_ready(host: str, proc: subprocess.Popen[bytes], log: Path) -> None:
 
 
 @contextlib.contextmanager
-def run_registry(workdir: Path, auth: dict[str, object] | None = None) -> Iterator[Registry]:
-    """A docker-registry on 127.0.0.1:<free port> with its own storage; stopped on exit."""
+def run_registry(workdir: Path, auth: dict[str, object] | None = None,
+                 tls: tuple[Path, Path] | None = None) -> Iterator[Registry]:
+    """A docker-registry on 127.0.0.1:<free port> with its own storage; stopped on exit.
+    `tls` is (certificate, key) to serve HTTPS."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     storage = workdir / "storage"
@@ -70,6 +72,9 @@ def run_registry(workdir: Path, auth: dict[str, object] | None = None) -> Iterat
     }
     if auth:
         config["auth"] = auth
+    if tls:
+        config["http"] = {"addr": f"127.0.0.1:{port}",
+                          "tls": {"certificate": str(tls[0]), "key": str(tls[1])}}
     config_path = workdir / "registry.yml"
     config_path.write_text(json.dumps(config))  # JSON is YAML
     log = workdir / "registry.log"
@@ -86,6 +91,16 @@ def run_registry(workdir: Path, auth: dict[str, object] | None = None) -> Iterat
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+
+
+def self_signed(workdir: Path, name: str = "registry") -> tuple[Path, Path]:
+    """(certificate, key) of a self-signed certificate for 127.0.0.1."""
+    cert, key = workdir / f"{name}.crt", workdir / f"{name}.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                    str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True,
+                   capture_output=True)
+    return cert, key
 
 
 def htpasswd_file(path: Path, user: str, password: str) -> Path:

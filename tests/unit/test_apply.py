@@ -233,3 +233,10 @@ def test_pull_and_build_report_progress(engine: MemEngine, capsys: Any) -> None:
     engine.build_failures.add("demo-app")
     with pytest.raises(ApplyError, match="image:demo-app: Dockerfile:1: RUN false"):
         up(engine, data, UpOptions(build="always"))
+
+
+def test_image_label_carries_the_image_id(engine: MemEngine) -> None:
+    up(engine, project(one=svc()))
+    c = engine.container_inspect("demo-one-1")
+    assert c.image_id.startswith("sha256:")
+    assert c.labels["com.docker.compose.image"] == c.image_id

@@ -283,6 +283,7 @@ def test_attached_up_streams_logs_and_aborts(engine: MemEngine,
     assert "Attaching to db-1, web-1" in out
     assert "web-1 | web says hi" in out and "web-1 exited with code 4" in out
     assert "Aborting on container exit..." in out
+    assert out.index("Aborting on container exit...") < out.index("db-1 exited with code 143")
     assert engine.container_inspect("demo-db-1").state.status == "exited"
     code, _, err = cli(capsys, "up", "-d", "--abort-on-container-exit")
     assert code == 1 and "are incompatible" in err

@@ -6,7 +6,8 @@ Shared by `image.py` (which registers the subcommands) and the Compose-level pul
 from __future__ import annotations
 
 import argparse
-from typing import IO, TYPE_CHECKING
+import threading
+from typing import IO, TYPE_CHECKING, Any
 
 from compose.cli.context import Context
 
@@ -22,6 +23,8 @@ def add_registry_parsers(sub: argparse._SubParsersAction) -> None:  # type: igno
     pull.add_argument("name", metavar="NAME[:TAG|@DIGEST]")
     pull.add_argument("-q", "--quiet", action="store_true",
                       help="Suppress verbose output")
+    pull.add_argument("--platform", default=None,
+                      help="Set platform if server is multi-platform capable (os/arch)")
 
     push = sub.add_parser("push", help="Upload an image to a registry")
     push.add_argument("name", metavar="NAME[:TAG]")
@@ -33,10 +36,15 @@ def progress_printer(out: IO[str], quiet: bool = False) -> ProgressFn:
     """Docker's pull/push lines (`<id>: <status>`); byte updates redrawn on a tty."""
     tty = out.isatty()
     last: dict[str, str] = {}
+    lock = threading.Lock()  # layers are pulled by several threads
 
     def show(p: Progress) -> None:
         if quiet:
             return
+        with lock:
+            _show(p)
+
+    def _show(p: Progress) -> None:
         line = f"{p.id}: {p.status}" if p.id else p.status
         if p.status in _BYTE_STATUSES:
             if tty and p.total:
@@ -61,7 +69,9 @@ def _bytes(n: int) -> str:
 
 
 def pull(ctx: Context, args: argparse.Namespace) -> int:
-    ctx.engine().image_pull(args.name, progress_printer(ctx.stdout, args.quiet))
+    engine: Any = ctx.engine()
+    extra = {"platform": args.platform} if args.platform else {}
+    engine.image_pull(args.name, progress_printer(ctx.stdout, args.quiet), **extra)
     print(_canonical(args.name), file=ctx.stdout)
     return 0
 

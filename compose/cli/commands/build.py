@@ -64,8 +64,8 @@ class PlainProgress:
             elif p.status == "CACHED":
                 self.out.write(f"#{n} CACHED\n")
             elif p.status == "DONE":
-                if p.text:
-                    self.out.write(f"#{n} {p.text}\n")
+                for line in (p.text or "").splitlines():
+                    self.out.write(f"#{n} {line}\n")
                 self.out.write(f"#{n} DONE {time.monotonic() - started:.1f}s\n")
             elif p.status == "ERROR":
                 self.out.write(f"#{n} ERROR: {p.id}\n------\n > {p.id}:\n")

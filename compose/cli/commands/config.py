@@ -96,10 +96,12 @@ def service_hash(service: dict[str, Any]) -> str:
     data = {k: v for k, v in service_json(service).items()
             if k not in ("build", "pull_policy", "scale", "depends_on", "profiles")}
     if isinstance(data.get("env_file"), list):
-        # an env_file entry marshals as its bare path when it is required and plain
+        # the reference marshals an env_file entry as its bare path, or as
+        # {path, required: false} for an optional one (its format is left out)
         data["env_file"] = [
-            e["path"] if isinstance(e, dict) and e.get("required", True) is True
-            and not e.get("format") else e for e in data["env_file"]]
+            (e["path"] if e.get("required", True) is True
+             else {"path": e["path"], "required": False}) if isinstance(e, dict) else e
+            for e in data["env_file"]]
     if isinstance(data.get("deploy"), dict):
         data["deploy"] = {k: v for k, v in data["deploy"].items() if k != "replicas"}
     return hashlib.sha256(go_json(data).encode()).hexdigest()

@@ -18,11 +18,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _size(n: int) -> str:
+    """Docker's HumanSize: 3 significant digits, decimal units."""
+    value = float(n)
     for unit in ("B", "kB", "MB", "GB"):
-        if n < 1000:
-            return f"{n:.3g}{unit}"
-        n = n / 1000  # type: ignore[assignment]
-    return f"{n:.3g}TB"
+        if value < 1000:
+            return f"{value:.3g}{unit}"
+        value /= 1000
+    return f"{value:.3g}TB"
 
 
 def run(ctx: Context, args: argparse.Namespace) -> int:

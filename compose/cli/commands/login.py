@@ -14,9 +14,10 @@ DEFAULT_SERVER = "docker.io"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("server", nargs="?", default=DEFAULT_SERVER, metavar="SERVER")
-    p.add_argument("-u", "--username", default="")
-    p.add_argument("-p", "--password", default=None)
+    p.add_argument("server", nargs="?", default=DEFAULT_SERVER, metavar="SERVER",
+                   help="Registry host (default: Docker Hub)")
+    p.add_argument("-u", "--username", default="", help="Username")
+    p.add_argument("-p", "--password", default=None, help="Password")
     p.add_argument("--password-stdin", action="store_true",
                    help="Take the password from stdin")
 

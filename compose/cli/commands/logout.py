@@ -13,7 +13,8 @@ DOCKER_HUB_KEY = "https://index.docker.io/v1/"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("server", nargs="?", default=DEFAULT_SERVER, metavar="SERVER")
+    p.add_argument("server", nargs="?", default=DEFAULT_SERVER, metavar="SERVER",
+                   help="Registry host (default: Docker Hub)")
 
 
 def run(ctx: Context, args: argparse.Namespace) -> int:

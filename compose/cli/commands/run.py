@@ -138,27 +138,38 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
         return 0
     engine = ctx.engine()
     container = engine.container_create(spec)
-    engine.container_start(container.id)
+    try:
+        engine.container_start(container.id)
+    except BaseException:
+        if args.rm:
+            engine.container_remove(container.id, force=True)
+        raise
     if args.detach:
         if not args.quiet:
             ctx.stdout.write(f"{name}\n")
         return 0
+    return attached(ctx, container.id, remove=args.rm)
+
+
+def attached(ctx: Context, container_id: str, *, remove: bool) -> int:
+    """Stream the one-off's output until it exits; its exit code (130 on Ctrl-C)."""
     import threading
 
     from compose.logmux import LogMux
 
+    engine = ctx.engine()
     exited = threading.Event()
     mux = LogMux(engine, ctx.stdout, color=False, prefix=False, err=ctx.stderr,
                  on_exit=lambda c, code: exited.set())
     try:
-        mux.add(engine.container_inspect(container.id))
-        code = engine.container_wait(container.id)
+        mux.add(engine.container_inspect(container_id))
+        code = engine.container_wait(container_id)
         exited.wait(5)  # the follower has written the last lines
     except KeyboardInterrupt:
-        engine.container_stop(container.id)
+        engine.container_stop(container_id)
         code = 130
     finally:
         mux.stop()
-        if args.rm:
-            engine.container_remove(container.id, force=True)
+        if remove:
+            engine.container_remove(container_id, force=True)
     return code

@@ -211,11 +211,12 @@ class Attached:
     def on_exit(self, c: Container, code: int) -> None:
         self.mux.notice(self.mux_name(c), self.mux.colors.get(self.mux_name(c), "0"),
                         f"exited with code {code}")
+        if self.abort.is_set():
+            return  # already stopping everything: later exits are only reported
         if self.args.abort_on_container_exit or \
                 (self.args.abort_on_container_failure and code != 0):
-            self.failure_code = self.failure_code or code
+            self.failure_code = code
             self.abort.set()
-            self.mux.stop()
 
     @staticmethod
     def mux_name(c: Container) -> str:
@@ -241,18 +242,21 @@ class Attached:
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, _interrupt)
         try:
-            self.mux.watch(self.listed, until_all_exited=True, since=self.since)
+            self.mux.watch(self.listed, until_all_exited=True, since=self.since,
+                           until=self.abort)
+            if self.abort.is_set():
+                # The others' output keeps flowing while they stop, exits included.
+                self.mux.say("Aborting on container exit...")
+                self.stop_all()
+                self.mux.settle()
         except KeyboardInterrupt:
-            self.mux.stop()
             return self.interrupted()
         finally:
+            self.mux.stop()
             if threading.current_thread() is threading.main_thread():
                 signal.signal(signal.SIGTERM, previous)
-        self.mux.stop()
         if not self.abort.is_set():
             return 0
-        self.ctx.stdout.write("Aborting on container exit...\n")
-        self.stop_all()
         if self.args.exit_code_from:
             found = containers(self.engine, self.project.name, [self.args.exit_code_from])
             return found[0].state.exit_code if found else 0
@@ -271,6 +275,7 @@ class Attached:
         self.ctx.stderr.write("Gracefully stopping... (press Ctrl+C again to force)\n")
         try:
             self.stop_all()
+            self.mux.settle()
         except KeyboardInterrupt:
             self.stop_all(kill=True)
         except ApplyError:

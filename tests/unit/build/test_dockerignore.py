@@ -81,3 +81,9 @@ def test_dockerfile_specific_ignore_file(context: Path) -> None:
     with pytest.raises(BuildError):
         find_sources(ctx.tree, "ok.txt")
     assert find_sources(ctx.tree, "secret.txt") == [["secret.txt"]]
+
+
+def test_dockerignore_can_exclude_itself(context: Path) -> None:
+    (context / ".dockerignore").write_text(".dockerignore\n")
+    with pytest.raises(BuildError):
+        find_sources(BuildContext(context).tree, ".dockerignore")

@@ -38,3 +38,16 @@ def test_keeps_last_five_and_truncates_output() -> None:
     state = h.as_state()
     assert [e["start"] for e in state["log"]] == ["3", "4", "5", "6", "7"]
     assert len(state["log"][0]["output"]) == 4096
+
+
+def test_spec_check_merges_over_the_images() -> None:
+    from engine.runtime.service import _healthcheck
+
+    image = {"Test": ["CMD", "probe"], "Interval": 10 * 10**9, "Retries": 5}
+    merged = _healthcheck(Healthcheck(test=(), timeout=2.0), image)
+    assert merged == Healthcheck(test=("CMD", "probe"), interval=10.0, timeout=2.0,
+                                 retries=5)
+    assert _healthcheck(Healthcheck(test=("NONE",)), image) is None
+    assert _healthcheck(None, image) == Healthcheck(("CMD", "probe"), 10.0, 30.0, 5)
+    assert _healthcheck(Healthcheck(test=("CMD", "x")), None) == Healthcheck(("CMD", "x"))
+    assert _healthcheck(None, {"Test": ["NONE"]}) is None

@@ -152,3 +152,19 @@ def test_watch_paths_resolve_symbolic_links(tmp_path: Path) -> None:
                              "        - {path: ./missing, action: sync, target: /b}\n"}
     watch = service(tmp_path, files, "a")["develop"]["watch"]
     assert [w["path"] for w in watch] == [str(tmp_path / "real"), str(tmp_path / "missing")]
+
+
+def test_yaml_sorts_map_keys_as_yaml_v3() -> None:
+    from compose.loader.render import yaml_key_order
+
+    assert yaml_key_order(["s10", "s2", "s1", "b", "a10b", "a9b", "A"]) == \
+        ["A", "a9b", "a10b", "b", "s1", "s2", "s10"]
+
+
+def test_yaml_keeps_struct_field_order(tmp_path: Path) -> None:
+    files = {"compose.yaml": "services:\n  s10: {image: x, ports: ['1:1']}\n  s2: {image: y}\n"}
+    from tests.unit.loader.loadhelp import load_project
+
+    text = render_yaml(load_project(tmp_path, files).data)
+    assert text.index("  s2:") < text.index("  s10:")  # a map: natural order
+    assert "      - mode: ingress\n        target: 1\n        published: \"1\"\n" in text

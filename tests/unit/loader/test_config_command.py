@@ -128,3 +128,19 @@ def test_hash_matches_the_reference(project: Path, capsys: pytest.CaptureFixture
     assert code == 0
     assert out == ("db 9f31851c072dc55c22ddd7b5b1ee76cb09156b2afe45e3f5e76db2d31cb56947\n"
                    "web 4f7d28c1fd101311afb5639134dfa237e80e5d4092751e63d07e90cba4c4cb7a\n")
+
+
+def test_hash_ignores_env_file_contents_and_format(project: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    # as the reference: hashed before env files are read; an entry is its path
+    (project / "a.env").write_text("A=1\n")
+    base = "services:\n  s:\n    image: x\n    env_file:\n      - path: a.env\n"
+    hashes = []
+    for extra in ("", "        format: raw\n"):
+        (project / "compose.yaml").write_text(base + extra)
+        code, out, _ = run(capsys, "config", "--hash", "s")
+        assert code == 0
+        hashes.append(out)
+    (project / "a.env").write_text("A=2\n")
+    code, out, _ = run(capsys, "config", "--hash", "s")
+    assert hashes[0] == hashes[1] == out

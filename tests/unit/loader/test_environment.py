@@ -100,6 +100,7 @@ def test_env_file_refs_short_and_long(tmp_path: Path) -> None:
     assert refs == [EnvFileRef(str(tmp_path / "a.env")),
                     EnvFileRef(str(tmp_path / "b.env"), required=False, format="raw")]
     assert env_file_refs(None, str(tmp_path)) == []
+    assert env_file_refs("~/x.env", str(tmp_path), home="/home/u") == [EnvFileRef("/home/u/x.env")]
 
 
 def test_environment_mapping_forms() -> None:
