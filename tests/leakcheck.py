@@ -32,6 +32,7 @@ CONCURRENCY_EVERY = 3.0
 SESSION_MARKERS = ("pytest", "pycompose", "compose.cli.main")
 DEFAULT_CGROUP_PARENT = "pycompose"
 PLUGIN_NAME = "pycompose-leakcheck"
+FOREIGN_SHOWN = 20
 
 
 @dataclass
@@ -235,8 +236,10 @@ class LeakCheck:
                        if self.strict else "not counted: other sessions ran meanwhile")
             tr.section(f"new host resources not traced to this session ({verdict})",
                        sep="-", red=self.strict, yellow=not self.strict)
-            for leak in self.foreign:
+            for leak in self.foreign[:FOREIGN_SHOWN]:
                 tr.write_line(f"  {leak.kind:<9} {leak.what}")
+            if len(self.foreign) > FOREIGN_SHOWN:
+                tr.write_line(f"  ... and {len(self.foreign) - FOREIGN_SHOWN} more")
             for other in sorted(self.others)[:5]:
                 tr.write_line(f"  (other session: {other})")
 

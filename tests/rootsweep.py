@@ -66,7 +66,7 @@ def root_processes(root: Path) -> list[hostscan.Proc]:
     found: dict[int, hostscan.Proc] = {}
     for pid, start in _pid_pairs(root):
         p = hostscan.proc(pid)
-        if p is not None and p.start == start and p.pid not in spare:
+        if p is not None and p.start == start and p.state != "Z" and p.pid not in spare:
             found[pid] = p
     top = str(root)
     for p in hostscan.processes().values():

@@ -14,7 +14,7 @@ from engine.api import BuildError, BuildSpec, Progress
 from engine.build.cache import BuildCache, chain
 from engine.build.context import BuildContext
 from engine.build.dockerfile import Dockerfile, Instruction, Stage, parse_onbuild
-from engine.build.state import DEFAULT_PATH, PLATFORM_ARGS, State
+from engine.build.state import DEFAULT_PATH, PLATFORM_ARGS, PROXY_ARGS, State
 from engine.build.steps_fs import FilesystemSteps, mount_opts
 from engine.build.steps_meta import MetadataSteps
 
@@ -95,7 +95,18 @@ class Executor(MetadataSteps, FilesystemSteps):
                     for index, fut in futures.items():
                         self.results[index] = fut.result()
             done.update(s.index for s in ready)
+        self._warn_unused_args(list(needed.values()))
         return self.results[target.index]
+
+    def _warn_unused_args(self, stages: list[Stage]) -> None:
+        declared = {n for ins in self.df.global_args for n, _ in self._arg_pairs(ins, {})}
+        declared |= {n for st in stages for ins in st.instructions if ins.cmd == "ARG"
+                     for n, _ in self._arg_pairs(ins, {})}
+        unused = sorted(k for k in self.build_args if k not in declared
+                        and k not in PROXY_ARGS)
+        if unused:
+            self.report(Progress(id="warning", status="WARN", text=(
+                f"[Warning] One or more build-args [{' '.join(unused)}] were not consumed")))
 
     # ------------------------------------------------------------- stages
 

@@ -83,6 +83,9 @@ class FilesystemSteps(StepBase):
         ref = self._expand(ref, {**self.global_env, **self.env_of(state)}, ins)
         dep = self._stage_ref(ref, stage.index)
         if dep is not None:
+            if dep.index not in self.results:
+                raise BuildError(f"{self.df.filename}:{ins.line}: --from={ref}: the stage is "
+                                 "named through a stage-local variable; use a global ARG")
             return LayeredTree(self.layer_dirs(self.results[dep.index].diff_ids)), \
                 f"stage {ref}"
         if ref in self.extra_contexts:

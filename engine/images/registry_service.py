@@ -66,10 +66,11 @@ def _short(digest: str) -> str:
 class _VerifyingReader:
     """Reads a blob response: reports progress, refuses more bytes than announced."""
 
-    def __init__(self, resp: Any, size: int, on_bytes: Any) -> None:
+    def __init__(self, resp: Any, size: int, on_bytes: Any, on_end: Any = None) -> None:
         self._resp = resp
         self._size = size
         self._on_bytes = on_bytes
+        self._on_end = on_end
         self.count = 0
 
     def read(self, n: int = -1) -> bytes:
@@ -81,6 +82,9 @@ class _VerifyingReader:
             raise RegistryError(f"blob ended after {self.count} of {self._size} bytes")
         if data and self._on_bytes:
             self._on_bytes(self.count)
+        if not data and self._on_end:
+            self._on_end()
+            self._on_end = None
         return data
 
 
@@ -260,7 +264,9 @@ class RegistryService:
         report(Progress(id=short, status="Pulling fs layer"))
         resp = client.get_blob(digest)
         reader = _VerifyingReader(resp, size, lambda n: report(
-            Progress(id=short, status="Downloading", current=n, total=size)))
+            Progress(id=short, status="Downloading", current=n, total=size)),
+            lambda: report(Progress(id=short, status="Download complete", current=size,
+                                    total=size)))
         try:
             self._image_store_layer(reader, expected_blob=digest,  # type: ignore[attr-defined]
                                     expected_diff_id=diff_id)

@@ -9,6 +9,7 @@ import gzip
 import hashlib
 import io
 import json
+import multiprocessing
 import os
 import shutil
 import socket
@@ -105,7 +106,8 @@ def test_push_remove_pull_gives_same_image_that_runs(engine: LocalEngine, busybo
     assert image.diff_ids == diff_ids
     assert f"{registry.host}/{REPO}:1" in image.repo_tags
     assert f"{registry.host}/{REPO}@{digest}" in image.repo_digests
-    assert "Pull complete" in _statuses(pulled)
+    assert _statuses(pulled).index("Download complete") < _statuses(pulled).index(
+        "Pull complete")
     assert f"Digest: {digest}" in _statuses(pulled)
     assert any(p.status == "Downloading" and p.current == p.total > 0 for p in pulled)
 
@@ -214,6 +216,24 @@ def test_multi_layer_image_round_trip(engine: LocalEngine, busybox: str,
     assert f"{registry.host}/test/layers@{digest}" in pulled.repo_digests
     assert [lay["compression"] for lay in engine._image_layer_blobs(pulled.id)] == [
         "", "", "gzip"]
+
+
+def _pull_in_child(root: Path, ref: str) -> str:
+    return LocalEngine(root).image_pull(ref).id
+
+
+def test_concurrent_pulls_of_one_image(engine: LocalEngine, busybox: str,
+                                       registry: reg.Registry, engine_root: Path) -> None:
+    ref = f"{registry.host}/{REPO}:race"
+    engine.image_tag("busybox:reg", ref)
+    engine.image_push(ref)
+    engine.image_remove(ref)
+    engine.image_remove("busybox:reg")
+    with multiprocessing.get_context("fork").Pool(3) as pool:
+        ids = pool.starmap(_pull_in_child, [(engine_root, ref)] * 3)
+    assert ids == [busybox] * 3
+    assert len(list(engine.store.path("layers").iterdir())) == 1
+    assert engine.image_inspect(ref).id == busybox
 
 
 # ------------------------------------------------------------------ manifest lists

@@ -54,6 +54,9 @@ class PlainProgress:
 
     def __call__(self, p: Any) -> None:
         with self.lock:
+            if p.status == "WARN":
+                self.out.write(p.text + "\n")
+                return
             if p.id not in self.steps:
                 self.steps[p.id] = (len(self.steps) + 1, time.monotonic())
                 self.out.write(f"#{self.steps[p.id][0]} {p.id}\n")
@@ -75,6 +78,18 @@ class PlainProgress:
             self.out.flush()
 
 
+def build_one(ctx: Context, spec: Any, report: Any) -> Any:
+    """Build; without a progress display, a failing step's output still goes to stderr."""
+    from engine.api import BuildError
+
+    try:
+        return ctx.engine().image_build(spec, report)
+    except BuildError as e:
+        if report is None and e.output:
+            ctx.stderr.write(e.output if e.output.endswith("\n") else e.output + "\n")
+        raise
+
+
 def progress_for(ctx: Context, quiet: bool, mode: str | None) -> Any:
     if quiet or (mode or ctx.options.progress) == "quiet":
         return None
@@ -92,13 +107,12 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
     if not targets:
         return 0
     extra = parse_build_args(args.build_arg)
-    engine = ctx.engine()
     report = progress_for(ctx, args.quiet, args.build_progress)
     for name in targets:
         spec = build_spec(project.info, project.data or {}, name, no_cache=args.no_cache,
                           pull=args.pull)
         spec = replace(spec, args=tuple({**dict(spec.args), **dict(extra)}.items()))
-        engine.image_build(spec, report)
+        build_one(ctx, spec, report)
         if not args.quiet:
             ctx.stderr.write(f" Service {name}  Built\n")
     return 0
@@ -120,7 +134,7 @@ def image_build(ctx: Context, args: argparse.Namespace) -> int:
                      args=parse_build_args(args.build_arg), target=args.target,
                      labels=tuple(labels), network=args.network, no_cache=args.no_cache,
                      pull=args.pull)
-    image = ctx.engine().image_build(spec, progress_for(ctx, args.quiet, args.build_progress))
+    image = build_one(ctx, spec, progress_for(ctx, args.quiet, args.build_progress))
     if args.quiet:
         ctx.stdout.write(image.id + "\n")
     return 0
