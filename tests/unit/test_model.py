@@ -14,11 +14,10 @@ import pytest
 from pydantic import ValidationError
 
 from compose.model import Port, Project, seconds
+from tests.support.corpus import CONFORMANCE
 
 DATA = Path(__file__).resolve().parent / "data"
-CASES = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "cases"
-if not CASES.is_dir():
-    CASES = Path("/work/shared/conformance/cases")
+CASES = CONFORMANCE / "cases"
 
 
 def load_expected(case: Path) -> dict[str, Any]:

@@ -14,10 +14,9 @@ from compose.loader.schema import Validator
 from compose.loader.suggest import did_you_mean
 from compose.loader.validate import check_semantics, validate_schema, validator
 from compose.loader.yamlload import parse_yaml
+from tests.support.corpus import CONFORMANCE
 
-CASES = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "cases"
-if not CASES.is_dir():
-    CASES = Path("/work/shared/conformance/cases")
+CASES = CONFORMANCE / "cases"
 
 
 def schema_error(text: str) -> LoadError:

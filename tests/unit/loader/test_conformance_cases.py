@@ -28,8 +28,9 @@ from compose.cli.main import _global_parser
 from compose.errors import ComposeError
 from compose.loader import LoadOptions, load
 from compose.loader.render import render_json, render_yaml
+from tests.support.corpus import CONFORMANCE
 
-CORPUS = Path(os.environ.get("PYCOMPOSE_CONFORMANCE", "/work/shared/conformance"))
+CORPUS = CONFORMANCE
 CASES = CORPUS / "cases"
 PLACEHOLDER = "${CASE_DIR}"
 HOME = "/tmp/pcconf-home"

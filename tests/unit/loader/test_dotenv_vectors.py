@@ -21,12 +21,10 @@ import pytest
 from compose.errors import LoadError
 from compose.loader.discover import discover
 from compose.loader.environment import EnvFileRef, project_environment, service_environment
+from tests.support.corpus import CONFORMANCE
 
-CONFORMANCE = Path(__file__).resolve().parents[4] / "shared" / "conformance"
-if not CONFORMANCE.exists():
-    CONFORMANCE = Path("/work/shared/conformance")
 CORPUS = CONFORMANCE / "dotenv.json"
-VECTORS: list[dict[str, Any]] = json.loads(CORPUS.read_text())["vectors"] if CORPUS.exists() else []
+VECTORS: list[dict[str, Any]] = json.loads(CORPUS.read_text())["vectors"]
 PATH_ENV = {"PATH": "/usr/bin:/bin", "HOME": "/tmp/pcconf-home"}
 IDS = [v["id"] for v in VECTORS]
 

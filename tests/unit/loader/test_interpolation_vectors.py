@@ -18,12 +18,10 @@ from compose.loader.discover import discover, interpolation_environment, resolve
 from compose.loader.environment import environment_mapping, resolve_environment
 from compose.loader.interpolate import interpolate_tree
 from compose.loader.yamlload import parse_yaml
+from tests.support.corpus import CONFORMANCE
 
-CONFORMANCE = Path(__file__).resolve().parents[4] / "shared" / "conformance"
-if not CONFORMANCE.exists():
-    CONFORMANCE = Path("/work/shared/conformance")
 CORPUS = CONFORMANCE / "interpolation.json"
-VECTORS: list[dict[str, Any]] = json.loads(CORPUS.read_text())["vectors"] if CORPUS.exists() else []
+VECTORS: list[dict[str, Any]] = json.loads(CORPUS.read_text())["vectors"]
 PATH_ENV = {"PATH": "/usr/bin:/bin", "HOME": "/tmp/pcconf-home"}
 
 

@@ -16,12 +16,10 @@ import pytest
 
 from compose.errors import ComposeError
 from compose.loader import LoadOptions, load
+from tests.support.corpus import CONFORMANCE
 
-CONFORMANCE = Path(__file__).resolve().parents[4] / "shared" / "conformance"
-if not CONFORMANCE.exists():
-    CONFORMANCE = Path("/work/shared/conformance")
 CORPUS = CONFORMANCE / "precedence.json"
-VECTORS: list[dict[str, Any]] = json.loads(CORPUS.read_text())["vectors"] if CORPUS.exists() else []
+VECTORS: list[dict[str, Any]] = json.loads(CORPUS.read_text())["vectors"]
 PATH_ENV = {"PATH": "/usr/bin:/bin", "HOME": "/tmp/pcconf-home"}
 FLAGS = {"-p": "project_name", "--project-name": "project_name", "-f": "files",
          "--file": "files", "--env-file": "env_files", "--profile": "profiles",
