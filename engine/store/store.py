@@ -9,6 +9,8 @@ Layout under the data root (default /var/lib/pycompose, or $PYCOMPOSE_ROOT):
     networks/<id>.json        networks
     volumes/<name>/           named volumes (_data/ and meta.json)
     build-cache/              builder cache records
+    registry/                 manifests as pulled/pushed, blob sources for cross-repo mounts
+    tmp/                      scratch space (layer recompression during push)
     events.jsonl              the events journal
     locks/                    lock files
 
