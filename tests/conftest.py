@@ -18,9 +18,11 @@ IN_CI = bool(os.environ.get("CI"))
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """As root, the run fails if it leaves anything on the host (tests/leakcheck.py)."""
+    """As root, the run fails if it leaves anything on the host (tests/leakcheck.py).
+    Containers' DNS never forwards off the machine (a test wanting an upstream sets one)."""
     from tests import leakcheck
 
+    os.environ.setdefault("PYCOMPOSE_DNS_UPSTREAM", "none")
     leakcheck.register(config)
 
 

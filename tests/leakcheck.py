@@ -32,6 +32,8 @@ CONCURRENCY_EVERY = 3.0
 SESSION_MARKERS = ("pytest", "pycompose", "compose.cli.main")
 DEFAULT_CGROUP_PARENT = "pycompose"
 PLUGIN_NAME = "pycompose-leakcheck"
+# Python's own helper processes; they exit with the pytest process.
+PYTHON_HELPERS = ("multiprocessing.resource_tracker", "multiprocessing.forkserver")
 FOREIGN_SHOWN = 20
 
 
@@ -66,13 +68,14 @@ class Ownership:
     """What this session's tests created, learnt while they run."""
 
     basetemp: str
-    roots: set[str] = field(default_factory=set)
-    containers: set[str] = field(default_factory=set)
-    networks: set[str] = field(default_factory=set)
-    cgroup_parents: set[str] = field(default_factory=set)
+    roots: dict[str, str] = field(default_factory=dict)  # data root -> first test using it
+    containers: dict[str, str] = field(default_factory=dict)  # id -> the test that made it
+    networks: dict[str, str] = field(default_factory=dict)
+    cgroup_parents: dict[str, str] = field(default_factory=dict)
 
-    def learn_root(self, root: str) -> None:
-        self.roots.add(root)
+    def learn_root(self, root: str, test: str = "") -> None:
+        self.roots.setdefault(root, test)
+        test = self.roots[root]
         events = Path(root, "events.jsonl")
         try:
             lines = events.read_text(errors="replace").splitlines()
@@ -84,21 +87,23 @@ class Ownership:
             except ValueError:
                 continue
             if record.get("type") == "container":
-                self.containers.add(str(record.get("id")))
+                self.containers.setdefault(str(record.get("id")), test)
             elif record.get("type") == "network":
-                self.networks.add(str(record.get("id")))
-        self.containers.update(rootsweep.container_ids(Path(root)))
+                self.networks.setdefault(str(record.get("id")), test)
+        for cid in rootsweep.container_ids(Path(root)):
+            self.containers.setdefault(cid, test)
         for net in Path(root, "networks").glob("*.json"):
-            self.networks.add(net.stem)
+            self.networks.setdefault(net.stem, test)
 
     @property
-    def bridges(self) -> set[str]:
-        return {f"pc-{n[:12]}" for n in self.networks}
+    def bridges(self) -> dict[str, str]:
+        return {f"pc-{n[:12]}": test for n, test in self.networks.items()}
 
-    def veths(self) -> set[str]:
+    def veths(self) -> dict[str, str]:
         from engine.network.bridge import veth_name_for
 
-        return {veth_name_for(c, n) for c in self.containers for n in self.networks}
+        return {veth_name_for(c, n): test for c, test in self.containers.items()
+                for n in self.networks}
 
 
 class LeakCheck:
@@ -139,27 +144,29 @@ class LeakCheck:
 
     def _learn_item(self, item: pytest.Item) -> None:
         assert self.own is not None
+        test = item.nodeid
         root = os.environ.get("PYCOMPOSE_ROOT")
         if root:
-            self.own.learn_root(root)
+            self.own.learn_root(root, test)
         parent = os.environ.get("PYCOMPOSE_CGROUP_PARENT")
         if parent:
-            self.own.cgroup_parents.add(parent.strip("/"))
+            self.own.cgroup_parents.setdefault(parent.strip("/"), test)
         for value in getattr(item, "funcargs", {}).values():
             store = getattr(value, "store", None)
             root_attr = getattr(store, "root", None)
             if root_attr is not None:
-                self.own.learn_root(str(root_attr))
+                self.own.learn_root(str(root_attr), test)
             env = getattr(value, "env", None)
             if isinstance(env, dict) and env.get("PYCOMPOSE_ROOT"):
-                self.own.learn_root(str(env["PYCOMPOSE_ROOT"]))
+                self.own.learn_root(str(env["PYCOMPOSE_ROOT"]), test)
             if isinstance(env, dict) and env.get("PYCOMPOSE_CGROUP_PARENT"):
-                self.own.cgroup_parents.add(str(env["PYCOMPOSE_CGROUP_PARENT"]).strip("/"))
+                self.own.cgroup_parents.setdefault(
+                    str(env["PYCOMPOSE_CGROUP_PARENT"]).strip("/"), test)
         tmp = getattr(item, "funcargs", {}).get("tmp_path")
         if isinstance(tmp, Path):
             for events in list(tmp.glob("events.jsonl")) + list(tmp.glob("*/events.jsonl")) \
                     + list(tmp.glob("*/*/events.jsonl")):
-                self.own.learn_root(str(events.parent))
+                self.own.learn_root(str(events.parent), test)
 
     # ---------------------------------------------------------------- hooks
 
@@ -271,14 +278,19 @@ class LeakCheck:
             child = hostscan.descends_from(p, me, procs)
             if not (p.comm.startswith("pyc-") or ours_cg or child):
                 continue
+            if child and any(helper in p.cmdline for helper in PYTHON_HELPERS):
+                continue  # ends with this process
             why = ""
             if child:
                 why = "a child of this pytest process"
             elif any(hostscan.under(path, self.own.basetemp)
                      for path in hostscan.proc_paths(p.pid)):
                 why = "holds a path under this session's basetemp"
-            elif any(c.strip("/").split("/")[0] in self.own.cgroup_parents
-                     or os.path.basename(c) in self.own.containers for c in ours_cg):
+            elif any(os.path.basename(c) in self.own.containers for c in ours_cg):
+                cid = next(os.path.basename(c) for c in ours_cg
+                           if os.path.basename(c) in self.own.containers)
+                why = f"in the cgroup of a container made by {self.own.containers[cid]}"
+            elif any(c.strip("/").split("/")[0] in self.own.cgroup_parents for c in ours_cg):
                 why = "in a cgroup of this session"
             what = f"pid {p.pid} ({p.comm}) {p.cmdline[:100]}"
             sweep = (lambda p=p: rootsweep.kill_processes([p])) if why else None
@@ -298,10 +310,10 @@ class LeakCheck:
             if parent == DEFAULT_CGROUP_PARENT and not child:
                 continue  # the engine's own parent stays, as dockerd's `docker` group
             why = ""
-            if parent in self.own.cgroup_parents:
-                why = f"cgroup parent {parent} set by this session"
-            elif child and child in self.own.containers:
-                why = "container of this session"
+            if child and child in self.own.containers:
+                why = f"container made by {self.own.containers[child]}"
+            elif parent in self.own.cgroup_parents:
+                why = f"cgroup parent set by {self.own.cgroup_parents[parent]}"
             sweep = (lambda path=path: rootsweep.remove_cgroup(path)) if why else None
             out.append(Leak("cgroup", path, why, sweep))
         return out
@@ -320,9 +332,9 @@ class LeakCheck:
             if owner and hostscan.under(owner, self.own.basetemp):
                 why = f"bridge of data root {owner}"
             elif name in bridges:
-                why = "bridge of a network of this session"
+                why = f"bridge of a network made by {bridges[name]}"
             elif name in veths:
-                why = "veth of a container of this session"
+                why = f"veth of a container made by {veths[name]}"
             elif master and (master in bridges or hostscan.under(owners.get(master, "/-"),
                                                                   self.own.basetemp)):
                 why = f"attached to this session's bridge {master}"
@@ -343,14 +355,16 @@ class LeakCheck:
         assert self.before is not None and self.own is not None
         now = hostscan.iptables_lines() | hostscan.nft_lines()
         bridges = self.own.bridges
-        tags = {f"pycompose:{c[:12]}" for c in self.own.containers}
+        tags = {f"pycompose:{c[:12]}": test for c, test in self.own.containers.items()}
         out = []
         for line in sorted(now - self.before.rules):
             why = ""
-            if any(f"pycompose:{b}" in line for b in bridges):
-                why = "tagged with a bridge of this session"
-            elif any(t in line for t in tags):
-                why = "tagged with a container of this session"
+            bridge = next((b for b in bridges if f"pycompose:{b}" in line), None)
+            tag = next((t for t in tags if t in line), None)
+            if bridge:
+                why = f"bridge of a network made by {bridges[bridge]}"
+            elif tag:
+                why = f"container made by {tags[tag]}"
             out.append(Leak("rule", line, why))
         for line in sorted(self.before.rules - now):
             if " policy " in line:  # a built-in chain's policy changed (e.g. FORWARD)

@@ -350,17 +350,22 @@ def service_environment(environment: Any, env_files: Iterable[EnvFileRef],
 
     env_file values (later files win) are overridden by `environment:`; bare entries
     take the project environment's value or stay None. env_file `${X}` sees the project
-    environment, then the service's `environment:`, then the file's earlier keys.
-    With `source` and the service's `path` (("services", name)), a missing env_file is
-    reported at its `env_file` entry.
+    environment, then the service's `environment:`, then the values of earlier env_files
+    (and the file's own earlier keys).
+    With `source` and the service's `path` (("services", name)), a missing or unreadable
+    env_file is reported at its `env_file` entry.
     """
     declared = resolve_environment(environment_mapping(environment), project_env.get)
 
-    def lookup(name: str) -> str | None:
-        found = project_env.get(name)
-        return found if found is not None else declared.get(name)
-
     merged: dict[str, str | None] = {}
+
+    def lookup(name: str) -> str | None:
+        for scope in (project_env, declared, merged):
+            found = scope.get(name)
+            if found is not None:
+                return found
+        return None
+
     for index, ref in enumerate(env_files):
         if not os.path.exists(ref.path):
             if ref.required:
@@ -370,6 +375,10 @@ def service_environment(environment: Any, env_files: Iterable[EnvFileRef],
                     raise FileNotFound(message)
                 raise error_at(FileNotFound, message, (*path, "env_file", index), source)
             continue
+        if source is not None and (os.path.isdir(ref.path) or not os.access(ref.path, os.R_OK)):
+            reason = "is a directory" if os.path.isdir(ref.path) else "permission denied"
+            raise error_at(EnvFileError, f"cannot read env file {ref.path}: {reason}",
+                           (*path, "env_file", index), source)
         merged.update(read_env_file(ref.path, lookup, format=ref.format, warn=warn))
     merged.update(declared)
     return merged

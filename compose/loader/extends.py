@@ -105,7 +105,11 @@ def _extend(name: str, services: dict[str, Any], filename: str, loader: FileLoad
         raise error_at(ConfigError, f'cannot extend service "{name}" in {filename}: '
                        f'service "{ref}" not found', ("services", name, "extends"),
                        loader.source)
-    tracker = tracker.add(filename, name)
+    try:
+        tracker = tracker.add(filename, name)
+    except CycleError as exc:
+        raise error_at(CycleError, exc.message, ("services", name, "extends"),
+                       loader.source) from None
     base = _extend(ref, services, filename, loader, resets, tracker)
     if base is None:
         return service

@@ -82,7 +82,7 @@ def apply_include(cfg: dict[str, Any], working_dir: str, loader: FileLoader,
     if "include" not in cfg:
         return
     entries = _entries(cfg.pop("include"), loader)
-    for entry in entries:
+    for number, entry in enumerate(entries):
         paths: list[str] = []
         rel_working_dir = working_dir
         project_dir = entry.get("project_directory")
@@ -98,7 +98,9 @@ def apply_include(cfg: dict[str, Any], working_dir: str, loader: FileLoader,
                     project_dir = os.path.normpath(os.path.join(working_dir, project_dir))
                 rel_working_dir = project_dir
                 if path in included:
-                    raise _cycle(included, path)
+                    cycle = _cycle(included, path)
+                    raise error_at(CycleError, cycle.message, ("include", number),
+                                   loader.source)
             paths.append(path)
         from compose.loader.environment import read_env_files
 

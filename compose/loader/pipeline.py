@@ -77,10 +77,12 @@ class FileLoader:
         resets: list[TreePath] = []
         for doc, source in self.documents(filename):
             self.source.update(source)
-            if doc is None:
-                continue
             if not isinstance(doc, dict):
-                raise LoadError("Top-level object must be a mapping", file=filename)
+                # an explicit empty document (`---` at the end) counts, as in the reference
+                mark = source.get(())
+                raise LoadError("top-level object must be a mapping", file=filename,
+                                line=mark.line if mark else None,
+                                column=mark.column if mark else None)
             cfg, resets = strip_tags(doc)
             if self.interpolate:
                 from compose.loader.interpolate import interpolate_tree

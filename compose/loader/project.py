@@ -22,15 +22,16 @@ def _raw_names(loader: FileLoader, files: tuple[str, ...]) -> list[Any]:
 
 
 def _resolve_service_environments(services: dict[str, Any], env: dict[str, str],
-                                  working_dir: str, warn: Any) -> None:
+                                  working_dir: str, warn: Any, source: SourceMap) -> None:
     from compose.loader.environment import env_file_refs, service_environment
 
-    for service in services.values():
+    for name, service in services.items():
         if not isinstance(service, dict):
             continue
         refs = env_file_refs(service.get("env_file"), working_dir)
         if refs or "environment" in service:
-            resolved = service_environment(service.get("environment"), refs, env, warn=warn)
+            resolved = service_environment(service.get("environment"), refs, env, warn=warn,
+                                           source=source, path=("services", name))
             if resolved:
                 service["environment"] = resolved
             else:
@@ -150,7 +151,7 @@ def load_project(options: LoadOptions) -> LoadedProject:
 
             check_semantics(tree, source, disabled=set(disabled), warn=warn)
         if options.resolve_env_files:
-            _resolve_service_environments(active, env, working_dir, warn)
+            _resolve_service_environments(active, env, working_dir, warn, source)
         _resolve_label_files(active, working_dir)
         tree["services"] = select(active, options.services)
         # like compose-go's DisabledServices: profile-disabled and not selected

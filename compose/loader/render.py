@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import re
+from decimal import Decimal
 from typing import Any
 
 from compose.loader.canonical_values import StructDict
@@ -30,14 +32,54 @@ def escape_dollars(value: Any) -> Any:
     return value
 
 
-def _go_numbers(value: Any) -> Any:
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
-        return int(value)
+def go_json_float(value: float) -> str:
+    """A float as Go's encoding/json writes it: positional from 1e-6 up to 1e21, else
+    exponent form without a leading zero in a negative exponent (1e-7)."""
+    if value.is_integer() and abs(value) < 1e21:
+        return str(int(value))
+    if abs(value) < 1e-6 or abs(value) >= 1e21:
+        return re.sub(r"e-0(\d)$", r"e-\1", repr(value))
+    return format(Decimal(repr(value)), "f")
+
+
+_FLOAT_TOKEN = re.compile(r'"\\u0000F(\d+)\\u0000"')
+
+
+def _go_numbers(value: Any, floats: list[str] | None = None, path: tuple[Any, ...] = ()) -> Any:
+    """A copy JSON can encode: integral floats as ints; with `floats`, other floats as
+    placeholder strings whose Go text `_restore_floats` puts back. NaN/Inf are errors, as
+    Go's json.Marshal refuses them."""
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            from compose.errors import LoadError
+            from compose.loader.yamlload import go_format_float
+
+            raise LoadError(f"json: unsupported value: {go_format_float(value)}",
+                            path=_dotted(path) or None)
+        if value.is_integer() and abs(value) < 1e21:
+            return int(value)
+        if floats is None:
+            return value
+        floats.append(go_json_float(value))
+        return f"\0F{len(floats) - 1}\0"
     if isinstance(value, dict):
-        return {k: _go_numbers(v) for k, v in value.items()}
+        return {k: _go_numbers(v, floats, (*path, k)) for k, v in value.items()}
     if isinstance(value, list):
-        return [_go_numbers(v) for v in value]
+        return [_go_numbers(v, floats, (*path, i)) for i, v in enumerate(value)]
     return value
+
+
+def _dotted(path: tuple[Any, ...]) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
+
+
+def _go_json_dumps(value: Any, **options: Any) -> str:
+    """json.dumps with Go's float texts and its refusal of NaN/Inf."""
+    floats: list[str] = []
+    text = json.dumps(_go_numbers(value, floats), ensure_ascii=False, **options)
+    if floats:
+        text = _FLOAT_TOKEN.sub(lambda m: floats[int(m[1])], text)
+    return text
 
 
 _STRUCT_FIELDS = ("build", "deploy", "healthcheck", "logging", "develop", "blkio_config",
@@ -96,8 +138,7 @@ def json_view(data: dict[str, Any]) -> dict[str, Any]:
 def go_json(value: Any, indent: int | None = None) -> str:
     """json.Marshal(Indent) text: `<>&` escaped, integral floats as integers."""
     separators = (",", ": ") if indent else (",", ":")
-    text = json.dumps(_go_numbers(value), indent=indent, ensure_ascii=False,
-                      separators=separators)
+    text = _go_json_dumps(value, indent=indent, separators=separators)
     return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
             .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
 
@@ -110,7 +151,7 @@ def service_json(service: dict[str, Any]) -> dict[str, Any]:
 
 def render_json(data: dict[str, Any]) -> str:
     top = json_view(data)
-    text = json.dumps(_go_numbers(escape_dollars(top)), indent=2, ensure_ascii=False)
+    text = _go_json_dumps(escape_dollars(top), indent=2)
     return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
             .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
 
@@ -303,9 +344,7 @@ def _scalar(value: Any, indent: int, is_key: bool = False) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        if value.is_integer() and abs(value) < 1e21:
-            return str(int(value))
-        return repr(value)
+        return _yaml_float(value)
     s = str(value)
     plain, single, block = _analyze(s)
     if "\n" in s and not is_key:
@@ -324,6 +363,14 @@ def _scalar(value: Any, indent: int, is_key: bool = False) -> str:
     if single:
         return "'" + s.replace("'", "''") + "'"
     return _double_quoted(s)
+
+
+def _yaml_float(value: float) -> str:
+    """yaml.v3's float text: strconv 'g' shortest, `.inf`/`-.inf`/`.nan`."""
+    from compose.loader.yamlload import go_format_float
+
+    text = go_format_float(value)
+    return {"+Inf": ".inf", "-Inf": "-.inf", "NaN": ".nan"}.get(text, text)
 
 
 def _emit(value: Any, indent: int, lines: list[str]) -> None:
@@ -366,6 +413,7 @@ def render_yaml(data: dict[str, Any]) -> str:
 def render_raw(data: dict[str, Any], fmt: str) -> str:
     """The bare model (`--no-interpolate`): keys sorted, strings as written."""
     if fmt == "json":
+        _go_numbers(data)  # NaN/Inf are refused, as Go's json.Marshal does
         text = json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True)
         return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     lines: list[str] = []

@@ -7,7 +7,8 @@ value formats the schema leaves to code (ports, durations, byte sizes, volume sp
 `check_semantics` runs on the canonical tree (the shape of `config --format json`) and
 reports what the schema cannot see: references to undefined services, networks,
 volumes, secrets and configs, container names that cannot be unique, conflicting
-published ports, settings that contradict each other, and dependency cycles.
+published ports (a warning: the reference accepts them), settings that contradict each
+other, and dependency cycles.
 Errors are located with the SourceMap: `compose.yaml:12:9: services.web: unknown key...`.
 """
 
@@ -161,9 +162,20 @@ def check_semantics(tree: Mapping[str, Any], source: SourceMap | None, *,
         raise _at_key(ConfigError, message, path, source)
     for message, path in _container_name_problems(services):
         raise _at_key(ConfigError, message, path, source)
-    for message, path in _port_conflicts(services):
-        raise _at_key(ConfigError, message, path, source)
     _check_cycles(services, source)
+    if warn is not None:
+        for clash in port_clashes(services, source):
+            warn(str(clash))
+
+
+def port_clashes(services: Mapping[str, Any], source: SourceMap | None) -> list[LoadError]:
+    """Fixed host ports that two containers would both bind, located at the second one.
+
+    Like the reference, `config` accepts such a file (pycompose warns); binding fails
+    only when the containers start.
+    """
+    return [_at_key(ConfigError, message, path, source)
+            for message, path in _port_conflicts(services)]
 
 
 def _check_cycles(services: Mapping[str, Any], source: SourceMap | None) -> None:
@@ -318,6 +330,9 @@ def _contradictions(name: str, service: Mapping[str, Any]) -> Problems:
             yield (f"can't set distinct values on '{key}' and "
                    f"'deploy.resources.{section}.{field}'" + INVALID, here + (key,))
     scale, wanted = service.get("scale"), _map(service.get("deploy")).get("replicas")
+    for value, where in ((scale, ("scale",)), (wanted, ("deploy", "replicas"))):
+        if isinstance(value, int) and not isinstance(value, bool) and value < 0:
+            yield "must be greater than or equal to 0", here + where
     if scale is not None and wanted is not None and str(scale) != str(wanted):
         yield "can't set distinct values on 'scale' and 'deploy.replicas'" + INVALID, \
             here + ("scale",)

@@ -358,13 +358,19 @@ def _parse(loader_class: type, text: str, filename: str) -> list[tuple[Any, Sour
         while loader.check_node():
             node = loader.get_node()
             builder = _Builder(filename)
-            docs.append((builder.build(node, ()), builder.source))
+            tree = builder.build(node, ())
+            if tree is None and isinstance(node, ScalarNode) and not node.value:
+                builder.source.set((), _document_start(text, builder.mark(node)))
+            docs.append((tree, builder.source))
     except yaml.MarkedYAMLError as exc:
         if "duplicate anchor" in str(exc.context) and loader_class is _Loader:
             raise _DuplicateAnchor() from None
         mark = exc.problem_mark or exc.context_mark
         message = exc.problem or exc.context or "invalid YAML"
-        if exc.problem and exc.context:
+        clearer = _clearer_message(text, mark, message)
+        if clearer is not None:
+            message = clearer
+        elif exc.problem and exc.context:
             message += f" ({exc.context}"
             context = exc.context_mark
             if context is not None and mark is not None and (
@@ -378,6 +384,35 @@ def _parse(loader_class: type, text: str, filename: str) -> list[tuple[Any, Sour
     finally:
         loader.dispose()
     return docs
+
+
+_ALIAS_NAME = re.compile(r"\*([^\s,\[\]{}]+)")
+
+
+def _clearer_message(text: str, mark: Any, message: str) -> str | None:
+    """libyaml's words for two common mistakes, said the way a user can act on them."""
+    if mark is None:
+        return None
+    line = text.split("\n")[mark.line] if mark.line < text.count("\n") + 1 else ""
+    before, at = line[:mark.column], line[mark.column:mark.column + 1]
+    if at == "\t" and not before.strip(" \t"):
+        return "tab characters are not allowed for indentation"
+    if "undefined alias" in message:
+        found = _ALIAS_NAME.match(line, mark.column)
+        if found:
+            return f'found undefined alias "{found[1]}" (no anchor &{found[1]} before it)'
+    return None
+
+
+def _document_start(text: str, empty: Mark) -> Mark:
+    """An empty document is marked where its content would be, often past its end: the
+    `---` that opened it says better where it is."""
+    # at a line start, the empty content ends where the next document begins
+    lines = text.split("\n")[:empty.line - 1 if empty.column == 1 else empty.line]
+    for number in range(len(lines), 0, -1):
+        if lines[number - 1].startswith("---"):
+            return Mark(empty.file, number, 1)
+    return empty
 
 
 def parse_yaml(text: str, filename: str) -> tuple[Any, SourceMap]:

@@ -122,7 +122,10 @@ class Executor(MetadataSteps, FilesystemSteps):
         total = len(stage.instructions) + 1
         step = f"[{prefix}1/{total}] FROM {base}" + (f" AS {stage.name}" if stage.name else "")
         self.report(Progress(id=step, status="START"))
-        state = self._from(base, stage)
+        try:
+            state = self._from(base, stage)
+        except BuildError as e:
+            raise BuildError(f"{self.df.filename}:{stage.line}: {e}", e.output) from None
         self.report(Progress(id=step, status="DONE"))
         triggers = list(state.config.pop("OnBuild", None) or [])
         use_cache = self._use_cache(stage)

@@ -72,6 +72,8 @@ def diff_upper(upper: Path, lower: LayeredTree, writer: LayerWriter,
             writer.add(ti)
             continue
         ti = writer.tar.gettarinfo(str(path), arcname=name)
+        if not ti.issym():
+            ti.pax_headers = {**ti.pax_headers, **_xattrs(path)}
         if ti.isreg():
             with open(path, "rb") as f:
                 writer.add(ti, f)
@@ -118,4 +120,23 @@ def _all(upper: Path, base: list[str]) -> list[list[str]]:
         out.append(rel)
         if stat.S_ISDIR(os.lstat(d / name).st_mode):
             out.extend(_all(upper, rel))
+    return out
+
+
+def _xattrs(path: Path) -> dict[str, str]:
+    """Extended attributes to keep in the layer (file capabilities, user.*), as PAX
+    `SCHILY.xattr.` records; overlay's own trusted.* attributes are left out."""
+    out: dict[str, str] = {}
+    try:
+        names = os.listxattr(path, follow_symlinks=False)
+    except OSError:
+        return out
+    for attr in names:
+        if attr.startswith("trusted.") or attr == "security.selinux":
+            continue
+        try:
+            value = os.getxattr(path, attr, follow_symlinks=False)
+        except OSError:
+            continue
+        out["SCHILY.xattr." + attr] = value.decode("utf-8", "surrogateescape")
     return out

@@ -3,8 +3,8 @@
 `image_build(spec, progress)` reads the Dockerfile (file, or `dockerfile_inline`), loads
 the context with its .dockerignore, runs the executor (executor.py) and registers the
 target stage's image through the image store hooks `_image_store_layer` (called per
-layer by the executor) and `_image_register`. `_build_cache_prune` (for `system prune`/`builder prune`) forgets the
-cache and removes the layers no image uses.
+layer by the executor) and `_image_register`. `_build_cache_prune` (for `system prune`,
+`builder prune`) forgets the cache and removes the layers no image uses.
 """
 
 from __future__ import annotations

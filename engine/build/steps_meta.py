@@ -9,7 +9,7 @@ from typing import Any
 from engine.api import BuildError, EngineError, Progress
 from engine.build.cache import chain
 from engine.build.dockerfile import Instruction, Stage, json_form
-from engine.build.state import DEFAULT_SHELL, PLATFORM_ARGS, State, StepBase
+from engine.build.state import DEFAULT_SHELL, State, StepBase
 from engine.build.words import split_words
 
 
@@ -31,10 +31,8 @@ class MetadataSteps(StepBase):
                 value: str | None = self.build_args[name]
             elif default is not None:
                 value = default
-            else:
-                value = self.global_env.get(name) if any(
-                    name == n for g in self.df.global_args
-                    for n, _ in self._arg_pairs(g, {})) or name in PLATFORM_ARGS else None
+            else:  # a global ARG (or platform arg) re-declared in the stage: its value
+                value = self.global_env.get(name)
             state.args[name] = value
         self.report(Progress(id=label, status="DONE"))
         return state

@@ -56,7 +56,7 @@ class Response:
     def body(self, limit: int = 16 << 20) -> bytes:
         """The whole body (bounded: manifests and JSON answers are small)."""
         if self._body is None:
-            data = self._raw.read(limit + 1)
+            data = self.read(limit + 1)
             if len(data) > limit:
                 self.close()
                 raise RegistryError(f"response from {self.url} is larger than {limit} bytes")
@@ -68,7 +68,8 @@ class Response:
         try:
             return self._raw.read(size)
         except (OSError, http.client.HTTPException) as exc:
-            raise RegistryError(f"reading {self.url}: {exc}") from None
+            self.close()
+            raise RegistryError(f"reading {self.url}: {exc!r}") from None
 
     def close(self) -> None:
         self._raw.close()

@@ -19,6 +19,7 @@ import os
 import platform
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -44,9 +45,15 @@ OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 MAX_CONFIG = 8 << 20
 PARALLEL_DOWNLOADS = 3
+DOWNLOAD_ATTEMPTS = 3
 _ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64",
          "armv7l": "arm", "armv6l": "arm", "i686": "386", "i386": "386",
          "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"}
+
+
+def retry_delay() -> float:
+    """Seconds before the first retry of a broken layer download (then 2x, ...)."""
+    return float(os.environ.get("PYCOMPOSE_PULL_RETRY_DELAY", "1"))
 
 
 def host_platform(wanted: str | None = None) -> tuple[str, str]:
@@ -63,6 +70,10 @@ def _short(digest: str) -> str:
     return digest.removeprefix("sha256:")[:12]
 
 
+class _Transient(RegistryError):
+    """A layer transfer broke off midway: worth another attempt."""
+
+
 class _VerifyingReader:
     """Reads a blob response: reports progress, refuses more bytes than announced."""
 
@@ -77,7 +88,7 @@ class _VerifyingReader:
         data: bytes = self._resp.read(n if n and n > 0 else 1 << 20)
         self.count += len(data)
         if self._size and self.count > self._size:
-            raise RegistryError(f"blob is larger than its descriptor's {self._size} bytes")
+            raise InvalidArgument(f"blob is larger than its descriptor's {self._size} bytes")
         if not data and self._size and self.count != self._size:
             raise RegistryError(f"blob ended after {self.count} of {self._size} bytes")
         if data and self._on_bytes:
@@ -262,6 +273,22 @@ class RegistryService:
             report(Progress(id=short, status="Already exists"))
             return
         report(Progress(id=short, status="Pulling fs layer"))
+        for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
+            try:
+                self._registry_fetch_layer(client, digest, size, diff_id, report)
+                break
+            except _Transient as exc:
+                if attempt == DOWNLOAD_ATTEMPTS:
+                    raise RegistryError(str(exc)) from None
+                delay = retry_delay() * attempt
+                report(Progress(id=short, status=f"Retrying in {delay:g} seconds"))
+                time.sleep(delay)
+        report(Progress(id=short, status="Pull complete", current=size, total=size))
+
+    def _registry_fetch_layer(self, client: RegistryClient, digest: str, size: int,
+                              diff_id: str, report: ProgressFn) -> None:
+        """One download of a layer into the store; a broken transfer is `_Transient`."""
+        short = _short(digest)
         resp = client.get_blob(digest)
         reader = _VerifyingReader(resp, size, lambda n: report(
             Progress(id=short, status="Downloading", current=n, total=size)),
@@ -273,9 +300,12 @@ class RegistryService:
         except InvalidArgument as exc:
             raise RegistryError(f"{client.name}: layer {short} failed verification: "
                                 f"{exc}") from None
+        except RegistryError as exc:
+            if reader.count == 0 and not isinstance(exc, _Transient):
+                raise  # refused before any byte: retrying will not help
+            raise _Transient(f"{client.name}: layer {short}: {exc}") from None
         finally:
             resp.close()
-        report(Progress(id=short, status="Pull complete", current=size, total=size))
 
     # ------------------------------------------------------------------ push
 

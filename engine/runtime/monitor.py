@@ -15,6 +15,7 @@ M then owns stdout/stderr (json-file log with rotation), writes every state tran
 atomically, runs health checks on schedule, forwards stop requests (stop.json + SIGUSR1)
 with the grace period then SIGKILL, records the exit code and OOM kills, and applies the
 restart policy with Docker's back-off (100 ms doubling, max 1 min, reset after 10 s up).
+G's side is containerinit.py; health-check processes are probes.py.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ import os
 import selectors
 import signal
 import socket
-import struct
 import sys
 import time
 import traceback
@@ -33,46 +33,25 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.api import EngineError
-from engine.runtime import bundle, rootfs
+from engine.runtime import bundle
 from engine.runtime import syscalls as sc
+from engine.runtime.containerinit import (
+    ChildFds,
+    StartError,
+    container_init,
+    exit_code_of,
+    signal_number,
+)
 from engine.runtime.health import HealthMonitor, probe_argv
 from engine.runtime.launcher import ERRORS, LaunchPlan
 from engine.runtime.logs import LogWriter, NullWriter, timestamp
+from engine.runtime.probes import Probe
 from engine.store import Store
 
 BACKOFF_START = 0.1
 BACKOFF_MAX = 60.0
 BACKOFF_RESET_AFTER = 10.0
 DRAIN_AFTER_EXIT = 2.0
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-
-class StartError(Exception):
-    """The container could not be started; `code` is the exit code to record."""
-
-    def __init__(self, message: str, code: int = 128, kind: str = "EngineRuntimeError"):
-        super().__init__(message)
-        self.code = code
-        self.kind = kind
-
-
-def signal_number(name: str | int) -> int:
-    if isinstance(name, int):
-        return name
-    s = str(name).strip().upper()
-    if s.isdigit():
-        return int(s)
-    if not s.startswith("SIG"):
-        s = "SIG" + s
-    try:
-        return int(signal.Signals[s])
-    except KeyError:
-        raise ValueError(f"invalid signal: {name}")
-
-
-def exit_code_of(status: int) -> int:
-    code = os.waitstatus_to_exitcode(status)
-    return 128 - code if code < 0 else code
 
 
 @dataclass
@@ -123,6 +102,7 @@ def _detach(store: Store, plan: LaunchPlan, report_fd: int) -> int:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     signal.setitimer(signal.ITIMER_REAL, 0)
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
     sc.set_process_name(f"pyc-mon-{plan.container_id[:6]}")
     return 3
 
@@ -510,7 +490,7 @@ class Monitor:
         if not argv:
             return None
         try:
-            return Probe.spawn(run, self.plan, argv, health.timeout)
+            return Probe.spawn(run.pid, run.cgroup, self.plan, argv, health.timeout)
         except Exception as e:  # a probe that cannot even start counts as a failure
             start = timestamp()
             self._record_probe(health, start, -1, f"failed to run the health check: {e}")
@@ -530,80 +510,6 @@ class Monitor:
         bundle.update_state(self.store, self.cid, health=health.as_state())
 
 
-@dataclass
-class Probe:
-    """One running health-check process and its captured output."""
-
-    pid: int
-    out_r: int
-    start: str
-    deadline: float
-    output: bytes = b""
-    exit_code: int | None = None
-    timed_out: bool = False
-    timeout: float = 0.0
-
-    @classmethod
-    def spawn(cls, run: Run, plan: LaunchPlan, argv: tuple[str, ...],
-              timeout: float) -> Probe:
-        out_r, out_w = os.pipe2(os.O_CLOEXEC)
-        try:
-            pid = spawn_in_container(run.pid, argv, plan, out_w, run.cgroup)
-        finally:
-            os.close(out_w)
-        os.set_blocking(out_r, False)
-        return cls(pid=pid, out_r=out_r, start=timestamp(),
-                   deadline=time.monotonic() + timeout, timeout=timeout)
-
-    def read(self) -> bool:
-        """Read what is there; True at EOF (the probe finished)."""
-        try:
-            data = os.read(self.out_r, 65536)
-        except BlockingIOError:
-            return False
-        if data:
-            if len(self.output) < 65536:
-                self.output += data
-            return False
-        return True
-
-    def result(self) -> tuple[int, str]:
-        if self.timed_out:
-            self.abort()
-            return -1, f"Health check exceeded timeout ({_fmt_duration(self.timeout)})"
-        os.close(self.out_r)
-        _, status = os.waitpid(self.pid, 0)
-        return exit_code_of(status), self.output.decode("utf-8", "replace")
-
-    def abort(self) -> None:
-        """Kill the probe, then its helper. Killing the helper first would re-parent the
-        probe to the host's init, and the container's pid namespace could not end until
-        that init got round to reaping it."""
-        killed = False
-        children = f"/proc/{self.pid}/task/{self.pid}/children"
-        with contextlib.suppress(OSError, ValueError), open(children) as f:
-            for child in f.read().split():
-                os.kill(int(child), signal.SIGKILL)
-                killed = True
-        deadline = time.monotonic() + (1.0 if killed else 0.0)
-        while True:  # the helper reaps the probe and exits by itself
-            try:
-                done, _ = os.waitpid(self.pid, os.WNOHANG)
-            except ChildProcessError:
-                break
-            if done:
-                break
-            if time.monotonic() >= deadline:
-                with contextlib.suppress(OSError):
-                    os.kill(self.pid, signal.SIGKILL)
-                with contextlib.suppress(ChildProcessError):
-                    os.waitpid(self.pid, 0)
-                break
-            time.sleep(0.005)
-        with contextlib.suppress(OSError):
-            os.close(self.out_r)
-
-
 def _cgroup_mounts(cgroup: Any) -> list[tuple[str, str]]:
     """(name under /sys/fs/cgroup, host dir) for each hierarchy of the container's groups."""
     if cgroup is None:
@@ -617,56 +523,9 @@ def _cgroup_mounts(cgroup: Any) -> list[tuple[str, str]]:
     return [(n, p) for n, p in out if n and os.path.isdir(p)]
 
 
-def _fmt_duration(seconds: float) -> str:
-    if seconds == int(seconds):
-        return f"{int(seconds)}s"
-    return f"{seconds:g}s"
-
-
 def _port_json(p: Any) -> dict[str, Any]:
     return {"container_port": p.container_port, "protocol": p.protocol,
             "host_ip": p.host_ip, "host_port": p.host_port}
-
-
-# --------------------------------------------------------------------------- children
-
-
-def spawn_in_container(pid: int, argv: tuple[str, ...], plan: LaunchPlan, out_fd: int,
-                       cgroup: Any) -> int:
-    """Run a probe inside the running container `pid` as the container's user, with
-    stdout+stderr on out_fd; returns the host pid whose exit status is the probe's."""
-    from engine.runtime import nsexec
-
-    proc = plan.process
-    return nsexec.spawn_in_container(
-        pid, list(argv), env=list(proc.env), uid=proc.uid, gid=proc.gid,
-        groups=list(proc.groups), cwd="/", stdout=out_fd, stderr=out_fd,
-        caps=set(proc.caps), cgroup=cgroup, no_new_privs=proc.no_new_privs)
-
-
-def _lookup(cmd: str, env: dict[str, str]) -> str:
-    if "/" in cmd:
-        if not os.path.exists(cmd):
-            raise StartError(f'exec: "{cmd}": stat {cmd}: no such file or directory', 127)
-        return cmd
-    for d in env.get("PATH", DEFAULT_PATH).split(":"):
-        candidate = os.path.join(d or ".", cmd)
-        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-            return candidate
-    raise StartError(f'exec: "{cmd}": executable file not found in $PATH', 127)
-
-
-@dataclass(frozen=True)
-class ChildFds:
-    """The container init's ends of the pipes shared with the monitor."""
-
-    out_w: int
-    err_w: int
-    in_r: int  # -1: stdin is /dev/null
-    ready_w: int
-    go_r: int
-    fail_w: int
-    tty_sock: int  # -1: no terminal; else where to send the terminal's master fd
 
 
 def _receive_fd(sock: socket.socket) -> int:
@@ -676,102 +535,3 @@ def _receive_fd(sock: socket.socket) -> int:
     except OSError:
         return -1
     return fds[0] if fds else -1
-
-
-def _open_terminal(sock_fd: int) -> int:
-    """In the init after pivot_root: a new pty of the container's own devpts. The master
-    goes to the monitor; the slave becomes the controlling terminal. Returns the slave."""
-    import fcntl
-    import termios
-
-    master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
-    fcntl.ioctl(master, 0x40045431, struct.pack("i", 0))  # TIOCSPTLCK: unlock
-    slave = fcntl.ioctl(master, 0x5441, os.O_RDWR | os.O_NOCTTY)  # TIOCGPTPEER
-    fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
-    sock = socket.socket(fileno=sock_fd)
-    socket.send_fds(sock, [b"t"], [master])
-    sock.detach()
-    os.close(master)
-    os.setsid()
-    fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
-    return slave
-
-
-def container_init(plan: LaunchPlan, fds: ChildFds) -> None:
-    """G: the container's init, from fork to execve. Never returns."""
-    out_w, err_w, ready_w, go_r, fail_w = fds.out_w, fds.err_w, fds.ready_w, fds.go_r, \
-        fds.fail_w
-    code = 127
-    try:
-        signal.set_wakeup_fd(-1)
-        sc.reset_signals()
-        sc.set_pdeathsig(signal.SIGKILL)
-        flags = sc.CLONE_NEWNS | sc.CLONE_NEWUTS
-        if not plan.ipc_host:
-            flags |= sc.CLONE_NEWIPC
-        if plan.join_netns_pid:
-            fd = os.open(f"/proc/{plan.join_netns_pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-            sc.setns(fd, sc.CLONE_NEWNET)
-            os.close(fd)
-        elif plan.own_netns:
-            flags |= sc.CLONE_NEWNET
-        sc.unshare(flags)
-        if flags & sc.CLONE_NEWNET:
-            sc.loopback_up()
-        os.write(ready_w, b"r")
-        os.close(ready_w)
-        sc.sethostname(plan.hostname)
-        if plan.domainname:
-            sc.setdomainname(plan.domainname)
-        rootfs.prepare(plan.rootfs)
-        from engine.runtime import caps as capmod
-        from engine.runtime.limits import apply_ulimits
-
-        go = b""
-        while chunk := os.read(go_r, 65536):
-            go += chunk
-        if not go.startswith(b"g"):
-            os._exit(1)  # the monitor gave up on us
-        os.close(go_r)
-        rootfs.mount_cgroups(plan.rootfs, [tuple(g) for g in json.loads(go[1:])])
-        rootfs.enter(plan.rootfs)
-        terminal = _open_terminal(fds.tty_sock) if fds.tty_sock >= 0 else -1
-        proc = plan.process
-        env = dict(e.split("=", 1) for e in proc.env)
-        if proc.cwd and proc.cwd != "/":
-            os.makedirs(proc.cwd, exist_ok=True)
-        apply_ulimits(proc.ulimits)
-        path = _lookup(proc.args[0], env)
-        capmod.apply_caps(proc.caps, uid=proc.uid, gid=proc.gid, groups=proc.groups,
-                          no_new_privs=proc.no_new_privs)
-        try:
-            os.chdir(proc.cwd or "/")
-        except OSError as e:
-            raise StartError(f"chdir to cwd ({proc.cwd!r}) set in config.json failed: {e}",
-                             128)
-        if fds.tty_sock >= 0:
-            for target in (0, 1, 2):
-                os.dup2(terminal, target)
-        else:
-            os.dup2(fds.in_r if fds.in_r >= 0 else os.open("/dev/null", os.O_RDWR), 0)
-            os.dup2(out_w, 1)
-            os.dup2(err_w, 2)
-        sc.set_pdeathsig(signal.SIGKILL)  # set again: a uid change clears it
-        sc.reset_signals()
-        sc.cloexec_fds_from(3)
-        os.execve(path, list(proc.args), env)
-    except StartError as e:
-        code = e.code
-        _fail(fail_w, str(e), code)
-    except PermissionError as e:
-        code = 126
-        _fail(fail_w, f"exec: {e}", code)
-    except BaseException as e:
-        _fail(fail_w, f"{type(e).__name__}: {e}" if not isinstance(e, OSError) else str(e),
-              code)
-    os._exit(code)
-
-
-def _fail(fd: int, message: str, code: int) -> None:
-    with contextlib.suppress(BaseException):
-        os.write(fd, json.dumps({"error": message, "code": code}).encode())

@@ -33,16 +33,11 @@ from engine.api import (
     Mount,
     NotFound,
 )
-from engine.runtime import bundle
+from engine.runtime import bundle, specs
 from engine.store import Store
 
 NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_STOP_TIMEOUT = 10.0
-HOSTS_BASE = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-              "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n"
-              "ff02::2\tip6-allrouters\n")
-_NS = 1e9
 _SIGKILL, _SIGTERM, _SIGINT = int(signal.SIGKILL), int(signal.SIGTERM), int(signal.SIGINT)
 
 
@@ -138,10 +133,10 @@ class ContainerService:
         layer_dirs = [Path(p) for p in dirs]
         validate_ulimits(spec.ulimits)
         validate_sysctls(spec.sysctls, spec.network_mode, spec.ipc_mode)
-        _validate_restart(spec)
-        _validate_modes(spec)
+        specs.validate_restart(spec)
+        specs.validate_modes(spec)
         stop_signal = spec.stop_signal or icfg.get("StopSignal") or "SIGTERM"
-        _check_signal(stop_signal)
+        specs.check_signal(stop_signal)
         entrypoint = list(spec.entrypoint) if spec.entrypoint is not None else \
             list(icfg.get("Entrypoint") or [])
         if spec.command is not None:
@@ -159,8 +154,8 @@ class ContainerService:
         hostname = spec.hostname or cid[:12]
         if spec.network_mode == "host" and not spec.hostname:
             hostname = os.uname().nodename
-        env = _merge_env(icfg.get("Env") or [], spec.env, hostname, resolved.home)
-        healthcheck = _healthcheck(spec.healthcheck, icfg.get("Healthcheck"))
+        env = specs.merge_env(icfg.get("Env") or [], spec.env, hostname, resolved.home)
+        healthcheck = specs.healthcheck(spec.healthcheck, icfg.get("Healthcheck"))
         cfg = {
             "id": cid, "name": "", "created": bundle.now_rfc3339(), "image": spec.image,
             "image_id": image.id, "spec": {},
@@ -179,7 +174,7 @@ class ContainerService:
             "lowerdirs": [str(p) for p in layer_dirs],
             "image_volumes": sorted(icfg.get("Volumes") or {}),  # anonymous volumes
         }
-        name = (spec.name or _generated_name(cid)).lstrip("/")
+        name = (spec.name or specs.generated_name(cid)).lstrip("/")
         cfg["name"] = name
         labels = {**(icfg.get("Labels") or {}), **dict(spec.labels)}  # as Docker: image's too
         cfg["spec"] = bundle.spec_to_dict(replace(spec, name=name,
@@ -189,8 +184,8 @@ class ContainerService:
             for sub in ("upper", "work", "rootfs"):
                 (d / sub).mkdir(mode=0o755, exist_ok=True)
             (d / "hostname").write_text(hostname + "\n")
-            (d / "hosts").write_text(HOSTS_BASE + _extra_hosts(spec))
-            (d / "resolv.conf").write_text(_resolv_conf(spec, host=False))
+            (d / "hosts").write_text(specs.HOSTS_BASE + specs.extra_hosts(spec))
+            (d / "resolv.conf").write_text(specs.resolv_conf(spec, host=False))
             self.store.write_json(bundle.state_path(self.store, cid), bundle.initial_state())
             with self.store.lock("containers"):  # config.json makes it visible: check first
                 for other in self._container_ids():
@@ -235,7 +230,7 @@ class ContainerService:
 
         d = bundle.bundle_dir(self.store, cid)
         mounts = tuple(self._mount_plan(m, cid, cfg["image_id"])
-                       for m in _with_image_volumes(spec, cfg))
+                       for m in specs.with_image_volumes(spec, cfg))
         mode = spec.network_mode
         join_pid = 0
         if mode.startswith("container:"):
@@ -253,9 +248,9 @@ class ContainerService:
                 shutil.copyfile(bundle.bundle_dir(self.store, other) / f, d / f)
         elif mode == "host":
             shutil.copyfile("/etc/hosts", d / "hosts")
-            (d / "resolv.conf").write_text(_resolv_conf(spec, host=True))
+            (d / "resolv.conf").write_text(specs.resolv_conf(spec, host=True))
         else:  # no network part in this engine: an isolated namespace with lo only
-            (d / "hosts").write_text(HOSTS_BASE + _extra_hosts(spec))
+            (d / "hosts").write_text(specs.HOSTS_BASE + specs.extra_hosts(spec))
         files = (((str(d / "hostname"), "/etc/hostname"), (str(d / "hosts"), "/etc/hosts"),
                   (str(d / "resolv.conf"), "/etc/resolv.conf")))
         lowers = tuple(cfg["lowerdirs"]) or (empty_lower(d),)
@@ -267,8 +262,8 @@ class ContainerService:
             merged=str(d / "rootfs"), lowerdirs=lowers, upper=str(d / "upper"),
             work=str(d / "work"), mounts=tuple(m for m in mounts if isinstance(m, MountPlan)),
             files=files, read_only=spec.read_only, privileged=spec.privileged,
-            shm_size=spec.shm_size, init=spec.init, sysctls=_sysctls(spec),
-            devices=tuple(_device_paths(dev) for dev in spec.devices))
+            shm_size=spec.shm_size, init=spec.init, sysctls=specs.sysctls(spec),
+            devices=tuple(specs.device_paths(dev) for dev in spec.devices))
         proc = cfg["process"]
         args = tuple(proc["args"])
         if spec.init:
@@ -294,7 +289,7 @@ class ContainerService:
                 start_interval=hc["start_interval"]),
             restart=spec.restart, stop_signal=cfg["stop_signal"],
             stop_timeout=float(cfg["stop_timeout"]), resources=spec.resources,
-            privileged=spec.privileged, devices=tuple(_device_rule(dev) for dev in spec.devices),
+            privileged=spec.privileged, devices=tuple(specs.device_rule(dev) for dev in spec.devices),
             log_driver=spec.log_config.driver or "json-file",
             log_max_size=parse_size(max_size) if max_size else None,
             log_max_file=int(max_file) if max_file else 1, auto_remove=spec.auto_remove,
@@ -362,7 +357,7 @@ class ContainerService:
                 self.container_unpause(cid)  # type: ignore[attr-defined]
         sig = cfg.get("stop_signal") or "SIGTERM"
         self.store.emit("container", "kill", cid, name=c.name,
-                        signal=str(_check_signal(sig)))
+                        signal=str(specs.check_signal(sig)))
         if not self._request_stop(cid, sig, grace, grace=True):
             self._container_reap(cid)
         elif not self._wait_status(cid, lambda s: s not in ("running", "paused", "restarting"),
@@ -371,13 +366,13 @@ class ContainerService:
         self.store.emit("container", "stop", cid, name=c.name)
 
     def container_kill(self, ref: str, signal: str = "SIGKILL") -> None:
-        sig = _check_signal(signal)
+        sig = specs.check_signal(signal)
         cid = self._container_resolve_id(ref)
         c = self._container_record(cid)
         if c.state.status not in ("running", "paused", "restarting"):
             raise Conflict(f"Cannot kill container: {c.name}: container {cid} is not running")
         self.store.emit("container", "kill", cid, name=c.name, signal=str(sig))
-        stop_sig = _check_signal(bundle.read_config(self.store, cid).get("stop_signal")
+        stop_sig = specs.check_signal(bundle.read_config(self.store, cid).get("stop_signal")
                                  or "SIGTERM")
         ends_it = sig in (_SIGKILL, _SIGTERM, _SIGINT, stop_sig)
         if c.state.status == "paused" and sig == _SIGKILL:  # a frozen task cannot die
@@ -442,7 +437,7 @@ class ContainerService:
         from engine.volumes import anonymous_name
 
         spec = bundle.spec_from_dict(cfg["spec"])
-        for m in _with_image_volumes(spec, cfg):
+        for m in specs.with_image_volumes(spec, cfg):
             if m.type == "volume" and not m.source:
                 with contextlib.suppress(NotFound, Conflict):
                     self.volume_remove(anonymous_name(cid, m.target))  # type: ignore[attr-defined]
@@ -457,8 +452,11 @@ class ContainerService:
     def _container_reap(self, cid: str) -> None:
         """Clean what a dead monitor left: the container's processes, cgroup, network."""
         state = bundle.read_state(self.store, cid)
+        from engine.runtime.syscalls import boot_id
+
         pid, start = int(state.get("pid") or 0), int(state.get("pid_start") or 0)
-        if pid and start and bundle.process_alive(pid, start):
+        same_boot = state.get("boot_id") in ("", None, boot_id())
+        if pid and start and same_boot and bundle.process_alive(pid, start):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         with contextlib.suppress(Exception):
@@ -577,179 +575,5 @@ def _observed_status(state: dict[str, Any]) -> tuple[str, str | None]:
     return status, None
 
 
-def _check_signal(name: str | int) -> int:
-    from engine.runtime.monitor import signal_number
-
-    try:
-        return signal_number(name)
-    except ValueError:
-        raise InvalidArgument(f"invalid signal: {name}")
-
-
-def _with_image_volumes(spec: ContainerSpec, cfg: dict[str, Any]) -> tuple[Mount, ...]:
-    """The spec's mounts plus an anonymous volume for each image VOLUME not covered."""
-    taken = {m.target.rstrip("/") or "/" for m in spec.mounts}
-    extra = tuple(Mount(type="volume", target=t) for t in cfg.get("image_volumes", [])
-                  if (t.rstrip("/") or "/") not in taken)
-    return spec.mounts + extra
-
-
-def _validate_modes(spec: ContainerSpec) -> None:
-    from engine.runtime.rootfs import TINI
-
-    if spec.working_dir and not spec.working_dir.startswith("/"):
-        raise InvalidArgument(f"the working directory '{spec.working_dir}' is invalid, it "
-                              "needs to be an absolute path")
-    if spec.pid_mode not in ("", "host"):
-        raise InvalidArgument(f"unsupported pid mode {spec.pid_mode!r} (use \"host\" or none)")
-    if spec.ipc_mode not in ("", "private", "shareable", "host"):
-        raise InvalidArgument(f"unsupported ipc mode {spec.ipc_mode!r}")
-    if spec.init and not os.path.exists(TINI):
-        raise InvalidArgument(f"init: true needs {TINI} (Debian package tini)")
-    for dev in spec.devices:
-        _device_rule(dev)
-
-
-def _validate_restart(spec: ContainerSpec) -> None:
-    r = spec.restart
-    if r.name not in ("no", "always", "on-failure", "unless-stopped"):
-        raise InvalidArgument(f"invalid restart policy: {r.name}")
-    if r.maximum_retry_count < 0:
-        raise InvalidArgument("invalid restart policy: maximum retry count cannot be negative")
-    if r.name != "on-failure" and r.maximum_retry_count:
-        raise InvalidArgument(
-            "invalid restart policy: maximum retry count can only be used with 'on-failure'")
-    if spec.auto_remove and r.name != "no":
-        raise InvalidArgument("conflicting options: cannot specify both --restart and --rm")
-
-
-def _merge_env(image_env: list[str], spec_env: tuple[tuple[str, str], ...], hostname: str,
-               home: str) -> list[str]:
-    env: dict[str, str] = {}
-    for item in image_env:
-        k, _, v = item.partition("=")
-        env[k] = v
-    for k, v in spec_env:
-        env[k] = v
-    env.setdefault("PATH", DEFAULT_PATH)
-    env.setdefault("HOSTNAME", hostname)
-    env.setdefault("HOME", home or "/")
-    return [f"{k}={v}" for k, v in env.items()]
-
-
-def _healthcheck(spec_hc: Healthcheck | None, image_hc: dict[str, Any] | None
-                 ) -> Healthcheck | None:
-    """The container's check: the spec's over the image's, field by field as Docker
-    merges them (a spec field left at its default keeps the image's value)."""
-    image = None
-    if image_hc and image_hc.get("Test"):
-        image = Healthcheck(test=tuple(image_hc["Test"]),
-                            interval=(image_hc.get("Interval") or 30 * _NS) / _NS,
-                            timeout=(image_hc.get("Timeout") or 30 * _NS) / _NS,
-                            retries=image_hc.get("Retries") or 3,
-                            start_period=(image_hc.get("StartPeriod") or 0) / _NS,
-                            start_interval=(image_hc.get("StartInterval") or 5 * _NS) / _NS)
-    if spec_hc is None:
-        merged = image
-    elif image is None:
-        merged = spec_hc
-    else:
-        default = Healthcheck(test=())
-        merged = Healthcheck(**{
-            f: getattr(spec_hc, f) if getattr(spec_hc, f) != getattr(default, f)
-            else getattr(image, f)
-            for f in ("test", "interval", "timeout", "retries", "start_period",
-                      "start_interval")})
-    if merged is None or not merged.test or merged.test[0] == "NONE":
-        return None
-    return merged
-
-
-def _device_paths(entry: str) -> tuple[str, str]:
-    """`/dev/host[:/dev/ctr[:rwm]]` -> (host path, container path)."""
-    parts = entry.split(":")
-    host = parts[0]
-    inside = parts[1] if len(parts) > 1 and parts[1].startswith("/") else host
-    if not os.path.exists(host):
-        raise InvalidArgument(f"error gathering device information while adding custom "
-                              f"device {host!r}: no such file or directory")
-    return host, inside
-
-
-def _device_rule(entry: str) -> str:
-    """`/dev/host[:/dev/ctr][:rwm]` -> the device cgroup rule `c 1:3 rwm`."""
-    import stat
-
-    parts = entry.split(":")
-    perms = parts[-1] if len(parts) > 1 and not parts[-1].startswith("/") else "rwm"
-    st = os.stat(_device_paths(entry)[0])
-    kind = "b" if stat.S_ISBLK(st.st_mode) else "c"
-    return f"{kind} {os.major(st.st_rdev)}:{os.minor(st.st_rdev)} {perms}"
-
-
-def _sysctls(spec: ContainerSpec) -> tuple[tuple[str, str], ...]:
-    """Docker's defaults for a container with its own network namespace, then the spec's."""
-    mode = spec.network_mode
-    if mode == "host" or mode.startswith("container:"):
-        return spec.sysctls
-    defaults = {"net.ipv4.ping_group_range": "0 2147483647",
-                "net.ipv4.ip_unprivileged_port_start": "0"}
-    defaults.update(dict(spec.sysctls))
-    return tuple(defaults.items())
-
-
-def _extra_hosts(spec: ContainerSpec) -> str:
-    lines = []
-    for entry in spec.extra_hosts:
-        sep = "=" if "=" in entry else ":"
-        host, _, ip = entry.partition(sep)
-        lines.append(f"{ip.strip('[]')}\t{host}\n")
-    return "".join(lines)
-
-
-def _resolv_conf(spec: ContainerSpec, host: bool) -> str:
-    try:
-        text = Path("/etc/resolv.conf").read_text()
-    except OSError:
-        text = ""
-    servers, search, options = [], [], []
-    for line in text.splitlines():
-        parts = line.split()
-        if not parts:
-            continue
-        if parts[0] == "nameserver" and len(parts) > 1:
-            if host or not (parts[1].startswith("127.") or parts[1] == "::1"):
-                servers.append(parts[1])
-        elif parts[0] == "search":
-            search = parts[1:]
-        elif parts[0] == "options":
-            options += parts[1:]
-    if spec.dns:
-        servers = list(spec.dns)
-    if spec.dns_search:
-        search = list(spec.dns_search)
-    if spec.dns_opt:
-        options = list(spec.dns_opt)
-    if not servers:
-        servers = ["8.8.8.8", "8.8.4.4"]
-    out = "".join(f"nameserver {s}\n" for s in servers)
-    if search:
-        out += "search " + " ".join(search) + "\n"
-    if options:
-        out += "options " + " ".join(options) + "\n"
-    return out
-
-
 def _labels_match(have: dict[str, str], want: dict[str, str | None]) -> bool:
     return all(k in have and (v is None or have[k] == v) for k, v in want.items())
-
-
-_ADJ = ("admiring", "brave", "calm", "eager", "festive", "gallant", "happy", "jolly",
-        "keen", "lucid", "modest", "nifty", "quirky", "serene", "trusting", "vibrant")
-_NOUN = ("babbage", "curie", "darwin", "euler", "fermi", "galois", "hopper", "kepler",
-         "lovelace", "noether", "pascal", "ritchie", "shannon", "turing", "wozniak", "yonath")
-
-
-def _generated_name(cid: str) -> str:
-    n = int(cid[:8], 16)
-    return f"{_ADJ[n % 16]}_{_NOUN[(n >> 4) % 16]}_{cid[:6]}"

@@ -160,4 +160,7 @@ def shared_net_engine(tmp_path_factory: pytest.TempPathFactory, busybox_tar: Pat
             release_root(root)
         finally:
             patch.undo()
+            from tests.rootsweep import sweep_root
+
+            sweep_root(root)  # what a failed cleanup left; unmounts before the rmtree
             shutil.rmtree(root, ignore_errors=True)

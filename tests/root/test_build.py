@@ -398,3 +398,28 @@ def test_build_cache_prune_removes_intermediate_layers(builder: Builder,
     assert builder.run("prune:1", "cat", "/one", "/two") == (0, "one\ntwo\n")
     again = builder.build(dockerfile)
     assert again.id != first.id and builder.status("RUN echo one") == ["START", "DONE"]
+
+
+def test_inline_dockerfile_and_additional_context(builder: Builder, tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "lib.txt").write_text("shared lib\n")
+    image = builder.engine.image_build(BuildSpec(
+        context=str(builder.ctx), dockerfile_inline=f"FROM {BASE}\nCOPY --from=libs lib.txt /\n",
+        additional_contexts=(("libs", str(shared)),), no_cache_filter=("0",)))
+    assert builder.run(image.id, "cat", "/lib.txt")[1] == "shared lib\n"
+    with pytest.raises(BuildError, match="Dockerfile:1: unknown instruction: NOPE"):
+        builder.engine.image_build(BuildSpec(context=str(builder.ctx),
+                                             dockerfile_inline="NOPE x\n"))
+
+
+def test_opaque_directory_and_whiteouts_across_layers(builder: Builder) -> None:
+    builder.write({"later.txt": "later\n"})
+    image = builder.build(f"""FROM {BASE}
+RUN mkdir -p /data/sub && echo old > /data/old && echo keep > /data/sub/keep
+RUN rm -rf /data && mkdir /data && echo new > /data/new
+COPY later.txt /data/
+RUN rm /data/new
+""")
+    code, out = builder.run(image.id, "sh", "-c", "find /data | sort")
+    assert (code, out) == (0, "/data\n/data/later.txt\n")

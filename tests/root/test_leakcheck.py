@@ -96,7 +96,7 @@ def test_leakcheck_names_this_sessions_leftovers_and_sweeps_them(
         scratch: Path, sleeper: subprocess.Popen[bytes], cgroup_parent: Path) -> None:
     check = LeakCheck(config=None)  # type: ignore[arg-type]
     check.before = Snapshot.take()
-    check.own = Ownership(basetemp=str(scratch), cgroup_parents={cgroup_parent.name})
+    check.own = Ownership(basetemp=str(scratch), cgroup_parents={cgroup_parent.name: "this test"})
     check.others = {"pretend another session runs"}
     check._processes = lambda: []  # type: ignore[method-assign]  # others' may come and go
 

@@ -508,6 +508,55 @@ def test_blob_redirect_to_other_host_drops_credentials() -> None:
             srv.server_close()
 
 
+def test_broken_layer_download_is_retried(engine: LocalEngine, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A transfer that breaks off midway is retried; the half blob leaves nothing."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from engine.images.registry import RegistryClient
+
+    monkeypatch.setenv("PYCOMPOSE_PULL_RETRY_DELAY", "0.05")
+    tar = _layer_tar(tmp_path / "layer.tar", {"etc/flaky": b"x" * 50000}).read_bytes()
+    digest = "sha256:" + hashlib.sha256(tar).hexdigest()
+    served: list[int] = []
+
+    class Flaky(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:  # noqa: N802
+            blob = "/blobs/" in self.path
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(tar) if blob else 0))
+            self.end_headers()
+            served.append(1)
+            if blob and len(served) <= 2:  # after /v2/: the first blob transfer breaks
+                self.wfile.write(tar[:20000])
+                self.wfile.flush()
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
+            if blob:
+                self.wfile.write(tar)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Flaky)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = RegistryClient(f"127.0.0.1:{server.server_address[1]}", "test/flaky")
+        events: list[Progress] = []
+        layer = {"digest": digest, "size": len(tar),
+                 "mediaType": "application/vnd.oci.image.layer.v1.tar"}
+        engine._registry_pull_layer(client, layer, digest, events.append)
+        assert "Retrying in 0.05 seconds" in _statuses(events)
+        assert _statuses(events)[-1] == "Pull complete"
+        assert engine._registry_layer_present(digest)
+        assert not [p for p in engine.store.path("blobs", "sha256").iterdir()
+                    if p.name.startswith(".")]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 # ------------------------------------------------------------------ unreachable
 
 

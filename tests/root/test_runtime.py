@@ -406,3 +406,18 @@ def test_image_volumes_are_anonymous_volumes(engine: LocalEngine, busybox_tar: P
     assert len(vols) == 1 and (Path(vols[0].mountpoint) / "f").read_text() == "kept\n"
     engine.container_remove(c.id, volumes=True)
     assert engine.volume_list() == []
+
+
+def test_stale_pids_are_never_trusted(engine: LocalEngine) -> None:
+    c = engine.container_create(spec("true"))
+    bystander = subprocess.Popen(["sleep", "30"])
+    try:
+        bundle.update_state(engine.store, c.id, status="running", pid=bystander.pid,
+                            pid_start=1, monitor_pid=bystander.pid, monitor_start=1)
+        st = engine.container_inspect(c.id).state
+        assert st.status == "dead" and not st.running
+        engine.container_remove(c.id)
+        assert bystander.poll() is None  # a reused pid is not ours to kill
+    finally:
+        bystander.kill()
+        bystander.wait()

@@ -93,6 +93,7 @@ class MemEngine:
         self.build_failures: set[str] = set()  # tags whose build fails
         self.build_generation = 0  # bump to make the next builds produce new image ids
         self.copied: list[tuple[str, str, str]] = []
+        self.stats: dict[str, Stats] = {}  # container id -> what container_stats reports
 
     # ------------------------------------------------------------------ test helpers
 
@@ -408,8 +409,16 @@ class MemEngine:
             [["root", str(c.state.pid), "1", "0", "00:00", "?", "00:00:00", cmd]]
 
     def container_stats(self, ref: str) -> Stats:
-        self.container_inspect(ref)
+        c = self.container_inspect(ref)
+        with self.lock:
+            if c.id in self.stats:
+                return self.stats[c.id]
         return Stats(0.0, 1 << 20, 1 << 30, 1)
+
+    def set_stats(self, ref: str, stats: Stats) -> None:
+        """What `container_stats` reports for this container from now on."""
+        with self.lock:
+            self.stats[self._container(ref).id] = stats
 
     def container_pause(self, ref: str) -> None:
         with self.lock:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PURE = ("compose/loader", "compose/model.py", "compose/graph.py", "compose/errors.py")
+# The one CLI command that opens the dashboard may import it (lazily, when it runs).
+DASHBOARD_LAUNCHER = "compose/cli/commands/dashboard.py"
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:
@@ -42,7 +44,7 @@ def _breaches() -> list[str]:
                     and not name.startswith("engine.api."):
                 bad.append(f"{rel}:{line}: compose reaches the engine through {name}, "
                            "not engine.api")
-            elif top == "tui":
+            elif top == "tui" and rel != DASHBOARD_LAUNCHER:
                 bad.append(f"{rel}:{line}: compose imports the dashboard ({name})")
     for path in _modules("engine"):
         for line, name in _imports(path):

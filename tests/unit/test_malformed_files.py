@@ -38,7 +38,8 @@ CASES: dict[str, Case] = {
     "bad-yaml-unclosed-flow": Case({"compose.yaml": "services:\n  web: [a, b\n"}, ("",),
                                    where=None),
     "bad-yaml-tab-indent": Case({"compose.yaml": "services:\n\tweb:\n\t\timage: x\n"},
-                                ("",), where="2:1"),
+                                ("tab characters are not allowed for indentation",),
+                                where="2:1"),
     "duplicate-service": Case({"compose.yaml": "services:\n  web:\n    image: a\n  web:\n"
                                                "    image: b\n"}, ("web",), where="4:3"),
     "duplicate-key-in-service": Case({"compose.yaml": "services:\n  web:\n    image: a\n"
@@ -48,10 +49,16 @@ CASES: dict[str, Case] = {
     "empty-file": Case({"compose.yaml": ""}, ("empty compose file",)),
     "only-comments": Case({"compose.yaml": "# nothing here\n"}, ("empty compose file",)),
     "list-at-top-level": Case({"compose.yaml": "- services\n- web\n"},
-                              ("compose.yaml", "must be a mapping")),
-    "scalar-at-top-level": Case({"compose.yaml": "hello\n"}, ("compose.yaml", "must be a mapping")),
+                              ("compose.yaml", "must be a mapping"), where="1:1"),
+    "scalar-at-top-level": Case({"compose.yaml": "hello\n"}, ("compose.yaml", "must be a mapping"),
+                                where="1:1"),
+    "trailing-empty-document": Case({"compose.yaml": "services:\n  web:\n    image: x\n---\n"},
+                                    ("top-level object must be a mapping",), where="4:1"),
+    "empty-document-first": Case({"compose.yaml": "---\n---\nservices:\n  web:\n"
+                                                  "    image: x\n"},
+                                 ("top-level object must be a mapping",), where="1:1"),
     "unknown-anchor": Case({"compose.yaml": "services:\n  web: *nothing\n"},
-                           ("undefined alias",), where="2:8"),
+                           ('undefined alias "nothing"',), where="2:8"),
     # -- schema ------------------------------------------------------------------------
     "unknown-key-typo": Case(svc("imag: x"), ("services.web", 'unknown key "imag"',
                                               'did you mean "image"'), where="4:5"),
@@ -101,9 +108,15 @@ CASES: dict[str, Case] = {
     "invalid-interpolation": Case(svc("labels:\n  a: 'x ${ y'"),
                                   ("invalid interpolation format", "services.web.labels.a"),
                                   where="5:10"),
-    "missing-env-file": Case(svc("env_file: [missing.env]"), ("missing.env", "not found")),
+    "missing-env-file": Case(svc("env_file: [missing.env]"),
+                             ("services.web.env_file[0]", "missing.env", "not found"),
+                             where="4:16"),
+    "missing-env-file-long-syntax": Case(
+        {**svc("env_file:\n  - path: ok.env\n  - path: no.env"), "ok.env": "A=1\n"},
+        ("services.web.env_file[1]", "no.env", "not found"), where="6:9"),
     "unreadable-env-file": Case({**svc("env_file: [conf.env]"), "conf.env/x": "A=1\n"},
-                                ("conf.env",)),
+                                ("services.web.env_file[0]", "conf.env", "is a directory"),
+                                where="4:16"),
     "missing-dotenv-file-flag": Case(svc(""), ("nope.env",), args=("--env-file", "nope.env")),
     "missing-compose-file-flag": Case(svc(""), ("other.yaml",), args=("-f", "other.yaml")),
     # -- semantics ---------------------------------------------------------------------
@@ -115,10 +128,12 @@ CASES: dict[str, Case] = {
                             ("dependency cycle detected: web -> web",)),
     "extends-cycle": Case({"compose.yaml": "services:\n  a:\n    image: x\n    extends: b\n"
                                            "  b:\n    image: x\n    extends: a\n"},
-                          ("Circular reference", "extends b", "extends a")),
+                          ("services.a.extends", "Circular reference", "extends b",
+                           "extends a"), where="4:14"),
     "extends-unknown-service": Case(svc("extends: nothere"), ("nothere",)),
     "include-cycle": Case({"compose.yaml": "include: [compose.yaml]\nservices:\n  web:\n"
-                                           "    image: x\n"}, ("include cycle",)),
+                                           "    image: x\n"}, ("include[0]", "include cycle"),
+                          where="1:11"),
     "undefined-dependency": Case(svc("depends_on: [db]"),
                                  ('service "web" depends on undefined service "db"',),
                                  where="4:17"),

@@ -197,14 +197,12 @@ SEMANTIC_CASES = [
     pytest.param("services:\n  web:\n    build: {context: ., dockerfile: D, dockerfile_inline: "
                  "'FROM x'}\n", "services.web.build.dockerfile_inline: service \"web\" declares "
                  "mutually exclusive dockerfile and dockerfile_inline", id="two-dockerfiles"),
-    # Deliberate deviation: the reference accepts these in `config` and fails only when
-    # `up` binds the second port; pycompose says so before anything starts.
-    pytest.param("services:\n  a:\n    image: x\n    ports: [{target: 80, published: '8080'}]\n"
-                 "  b:\n    image: x\n    ports: [{target: 81, published: '8080'}]\n",
-                 'services.b.ports[0]: published port 8080/tcp is already used by service "a"',
-                 id="port-conflict"),
-    pytest.param("services:\n  a:\n    image: x\n    scale: 2\n    ports: [{target: 80, "
-                 "published: '8080'}]\n", "cannot be bound by 2 replicas", id="port-replicas"),
+    pytest.param("services:\n  web:\n    image: x\n    scale: -1\n",
+                 "compose.yaml:4:5: services.web.scale: must be greater than or equal to 0",
+                 id="negative-scale"),
+    pytest.param("services:\n  web:\n    image: x\n    deploy:\n      replicas: -2\n",
+                 "compose.yaml:5:7: services.web.deploy.replicas: must be greater than or "
+                 "equal to 0", id="negative-replicas"),
     pytest.param("services:\n  web:\n    command: [x]\n",
                  'service "web" has neither an image nor a build context specified',
                  id="no-image"),
@@ -238,6 +236,35 @@ def test_not_required_dependency_on_disabled_service() -> None:
     check_semantics(tree, source, disabled={"db"}, warn=warnings.append)
     assert warnings and "db" in warnings[0]
     assert "undefined service" in str(semantic_error(text, disabled=set()))
+
+
+PORT_CLASHES = [
+    pytest.param("services:\n  a:\n    image: x\n    ports: [{target: 80, published: '8080'}]\n"
+                 "  b:\n    image: x\n    ports: [{target: 81, published: '8080'}]\n",
+                 'compose.yaml:7:13: services.b.ports[0]: published port 8080/tcp is already '
+                 'used by service "a"', id="port-conflict"),
+    pytest.param("services:\n  a:\n    image: x\n    scale: 2\n    ports: [{target: 80, "
+                 "published: '8080'}]\n", "cannot be bound by 2 replicas", id="port-replicas"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), PORT_CLASHES)
+def test_port_clashes_are_warnings_as_the_reference_accepts_them(text: str,
+                                                                 expected: str) -> None:
+    tree, source = parse_yaml(text, "compose.yaml")
+    warnings: list[str] = []
+    check_semantics(tree, source, warn=warnings.append)
+    assert len(warnings) == 1 and expected in warnings[0]
+    check_semantics(tree, source)  # no warn callback: still accepted
+
+
+def test_zero_scale_is_accepted_and_binds_nothing() -> None:
+    tree, source = parse_yaml("services:\n  a:\n    image: x\n    scale: 0\n    ports: "
+                              "[{target: 80, published: '80'}, {target: 81, published: '80'}]"
+                              "\n", "compose.yaml")
+    warnings: list[str] = []
+    check_semantics(tree, source, warn=warnings.append)
+    assert warnings == []
 
 
 def test_external_definitions_need_no_source() -> None:

@@ -108,13 +108,31 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
         return 0
     extra = parse_build_args(args.build_arg)
     report = progress_for(ctx, args.quiet, args.build_progress)
+    specs = {}
     for name in targets:
         spec = build_spec(project.info, project.data or {}, name, no_cache=args.no_cache,
                           pull=args.pull)
-        spec = replace(spec, args=tuple({**dict(spec.args), **dict(extra)}.items()))
-        build_one(ctx, spec, report)
+        specs[name] = replace(spec, args=tuple({**dict(spec.args), **dict(extra)}.items()))
+
+    def build(name: str) -> None:
+        named = report
+        if report is not None and len(specs) > 1:
+            def named(p: Any) -> None:
+                report(replace(p, id=f"{name} {p.id}"))
+        build_one(ctx, specs[name], named)
         if not args.quiet:
             ctx.stderr.write(f" Service {name}  Built\n")
+
+    if len(specs) == 1:
+        build(targets[0])
+        return 0
+    from concurrent.futures import ThreadPoolExecutor
+
+    workers = ctx.options.parallel if ctx.options.parallel > 0 else 4
+    with ThreadPoolExecutor(max_workers=min(workers, len(specs))) as pool:
+        futures = [pool.submit(build, name) for name in targets]
+    for future in futures:
+        future.result()  # the first failure, once every build has ended
     return 0
 
 
@@ -133,7 +151,7 @@ def image_build(ctx: Context, args: argparse.Namespace) -> int:
     spec = BuildSpec(context=context, dockerfile=dockerfile, tags=tuple(args.tag),
                      args=parse_build_args(args.build_arg), target=args.target,
                      labels=tuple(labels), network=args.network, no_cache=args.no_cache,
-                     pull=args.pull)
+                     no_cache_filter=tuple(args.no_cache_filter), pull=args.pull)
     image = build_one(ctx, spec, progress_for(ctx, args.quiet, args.build_progress))
     if args.quiet:
         ctx.stdout.write(image.id + "\n")

@@ -179,6 +179,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     build.add_argument("--build-arg", action="append", default=[])
     build.add_argument("--target", default=None)
     build.add_argument("--no-cache", action="store_true")
+    build.add_argument("--no-cache-filter", action="append", default=[])
     build.add_argument("--pull", action="store_true")
     build.add_argument("--network", default=None)
     build.add_argument("--label", action="append", default=[])

@@ -91,3 +91,30 @@ def test_content_digest_ignores_mtime(context: DirTree) -> None:
     assert copyops.content_digest(item) == before
     (context.root / "a.txt").write_text("changed")
     assert copyops.content_digest(item) != before
+
+
+def test_run_diff_keeps_xattrs_and_whiteout_free_stubs(tmp_path: Path) -> None:
+    from engine.build.layertar import diff_upper
+
+    lower = tmp_path / "lower"
+    (lower / "etc").mkdir(parents=True)
+    upper = tmp_path / "upper"
+    (upper / "etc").mkdir(parents=True)
+    (upper / "etc" / "hosts").write_text("")  # a mount-point stub: left out
+    (upper / "bin").mkdir()
+    tool = upper / "bin" / "tool"
+    tool.write_text("#!/bin/sh\n")
+    try:
+        os.setxattr(tool, "user.pyc-test", b"\xff\x01binary")
+    except OSError:
+        pytest.skip("no user xattrs on this filesystem")
+    writer = LayerWriter()
+    try:
+        diff_upper(upper, LayeredTree([lower]), writer)
+        with tarfile.open(fileobj=writer.finish()) as tar:
+            members = {ti.name: ti for ti in tar.getmembers()}
+    finally:
+        writer.close()
+    assert set(members) == {"bin", "bin/tool"}
+    value = members["bin/tool"].pax_headers["SCHILY.xattr.user.pyc-test"]
+    assert value.encode("utf-8", "surrogateescape") == b"\xff\x01binary"

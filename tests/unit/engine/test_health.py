@@ -41,7 +41,7 @@ def test_keeps_last_five_and_truncates_output() -> None:
 
 
 def test_spec_check_merges_over_the_images() -> None:
-    from engine.runtime.service import _healthcheck
+    from engine.runtime.specs import healthcheck as _healthcheck
 
     image = {"Test": ["CMD", "probe"], "Interval": 10 * 10**9, "Retries": 5}
     merged = _healthcheck(Healthcheck(test=(), timeout=2.0), image)

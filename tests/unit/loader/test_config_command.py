@@ -117,6 +117,50 @@ def test_error_is_one_line_and_exit_1(project: Path, capsys: pytest.CaptureFixtu
     assert len(err.strip().splitlines()) == 1 and "bogus" in err
 
 
+def test_infinite_number_cannot_be_json(project: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    # (oracle) the reference fails with "json: unsupported value: +Inf" and prints `.inf`
+    # in YAML
+    (project / "compose.yaml").write_text("x-a:\n  b: .inf\n  c: -.inf\n  d: .nan\n"
+                                          "services:\n  a:\n    image: x\n")
+    code, out, err = run(capsys, "config", "--format", "json")
+    assert (code, out) == (1, "")
+    assert err.strip() == "x-a.b: json: unsupported value: +Inf"
+    code, out, err = run(capsys, "config")
+    assert code == 0 and "  b: .inf\n  c: -.inf\n  d: .nan\n" in out
+    code, _, err = run(capsys, "config", "--no-interpolate", "--format", "json")
+    assert code == 1 and "unsupported value: +Inf" in err
+
+
+def test_floats_are_written_as_go_writes_them(project: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    # (oracle) yaml.v3: strconv 'g' shortest; encoding/json: positional between 1e-6
+    # and 1e21, else exponent without a leading zero
+    (project / "compose.yaml").write_text(
+        "x-a:\n  b: 1000000.0\n  c: 123456789.5\n  d: 1.5\n  e: 1e-7\n"
+        "  f: 12345678901234567890123.0\n  g: 0.00001\nservices:\n  a:\n    image: x\n")
+    code, out, _ = run(capsys, "config")
+    assert code == 0
+    assert ("  b: 1e+06\n  c: 1.234567895e+08\n  d: 1.5\n  e: 1e-07\n"
+            "  f: 1.2345678901234568e+22\n  g: 1e-05\n") in out
+    code, out, _ = run(capsys, "config", "--format", "json")
+    assert code == 0
+    assert ('"b": 1000000,\n    "c": 123456789.5,\n    "d": 1.5,\n    "e": 1e-7,\n'
+            '    "f": 1.2345678901234568e+22,\n    "g": 0.00001\n') in out
+
+
+def test_shared_published_port_is_a_warning(project: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    # (oracle) the reference's `config` accepts it; binding fails only at `up`
+    (project / "compose.yaml").write_text(
+        "services:\n  a:\n    image: x\n    ports: ['8080:80']\n"
+        "  b:\n    image: x\n    ports: ['8080:81']\n")
+    code, out, err = run(capsys, "config")
+    assert code == 0 and "services:" in out
+    assert 'compose.yaml:7:13: services.b.ports[0]: published port 8080/tcp is already used' \
+        in err
+
+
 def test_bad_format_is_a_usage_error(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "config", "--format", "toml")
     assert code == 1 and "invalid choice" in err

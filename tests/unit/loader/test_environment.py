@@ -144,3 +144,26 @@ def test_missing_required_env_file(tmp_path: Path) -> None:
     with pytest.raises(FileNotFound) as located:
         service_environment(None, refs, {}, source=source, path=("services", "web"))
     assert str(located.value).startswith("/p/compose.yaml:5:9: services.web.env_file[0]: env file")
+
+
+def test_later_env_file_sees_earlier_env_files(tmp_path: Path) -> None:  # (oracle)
+    # the reference gives Q=$${NOT} (R's literal value), T=s1-x; a bare `S` in
+    # `environment:` does not hide the earlier file's value
+    (tmp_path / "a.env").write_text("R='${NOT}'\nS=s1\nW=fromfile\n")
+    (tmp_path / "b.env").write_text("Q=${R:-d}\nT=${S}-x\nU=${W}\nV=${S2:-v}\n")
+    refs = env_file_refs(["a.env", "b.env"], str(tmp_path))
+    env = service_environment({"W": "fromenv", "S": None}, refs, {})
+    assert env == {"R": "${NOT}", "Q": "${NOT}", "S": None, "T": "s1-x", "U": "fromenv",
+                   "V": "v", "W": "fromenv"}
+    assert service_environment(None, refs, {"S": "proj"})["T"] == "proj-x"
+
+
+def test_unreadable_env_file_is_located_at_its_entry(tmp_path: Path) -> None:
+    (tmp_path / "conf.env").mkdir()
+    tree, source = parse_yaml("services:\n  web:\n    image: x\n    env_file: conf.env\n",
+                              "/p/compose.yaml")
+    refs = env_file_refs(tree["services"]["web"]["env_file"], str(tmp_path))
+    with pytest.raises(LoadError) as located:
+        service_environment(None, refs, {}, source=source, path=("services", "web"))
+    assert str(located.value) == (f"/p/compose.yaml:4:15: services.web.env_file[0]: cannot "
+                                  f"read env file {tmp_path / 'conf.env'}: is a directory")
