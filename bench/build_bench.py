@@ -2,22 +2,30 @@
 after editing one file, for a 50-file context and a multi-stage Dockerfile; median of
 repeated runs. Everything lives in a temporary data root that is removed afterwards.
 
-    sudo .venv/bin/python bench/build_bench.py [--repeat 5]
+    sudo .venv/bin/python bench/build_bench.py [--repeat 5] [--no-docker]
+
+Columns: the engine's `image_build` called in-process; the whole `pycompose image build`
+process (interpreter start-up included, bytecode cached); and `docker build` (classic
+builder, DOCKER_BUILDKIT=0) against a private dockerd from bench/docker_env.py, with the
+same busybox rootfs imported under the same tag. `ratio` is pycompose CLI / docker.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
 from engine.api import BuildSpec, connect  # noqa: E402
 from tests.conftest import make_busybox_rootfs_tar  # noqa: E402
@@ -46,10 +54,36 @@ def median_of(repeat: int, prepare: Callable[[], None], action: Callable[[], Non
     return statistics.median(times)
 
 
+SCENARIOS = ("cold build (--no-cache)", "warm rebuild (all cached)",
+             "rebuild after touching one file", "rebuild after editing one file")
+
+
+def scenario_times(repeat: int, build: Callable[[bool], None], touch: Callable[[], None],
+                   edit: Callable[[], None]) -> dict[str, float]:
+    """Median seconds of each scenario; `build(no_cache)` runs one build."""
+    return {
+        SCENARIOS[0]: median_of(repeat, lambda: None, lambda: build(True)),
+        SCENARIOS[1]: median_of(repeat, lambda: None, lambda: build(False)),
+        SCENARIOS[2]: median_of(repeat, touch, lambda: build(False)),
+        SCENARIOS[3]: median_of(repeat, edit, lambda: build(False)),
+    }
+
+
+def cli_build(argv: list[str], env: dict[str, str], ctx: Path, no_cache: bool) -> None:
+    done = subprocess.run([*argv, "-t", "bench:latest", *(["--no-cache"] if no_cache else []),
+                           str(ctx)], env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed: {done.stderr.strip()[-300:]}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=5)
-    repeat = parser.parse_args().repeat
+    parser.add_argument("--no-docker", action="store_true",
+                        help="do not compare with a private dockerd (bench/docker_env.py)")
+    parser.add_argument("--json", action="store_true")
+    opts = parser.parse_args()
+    repeat = opts.repeat
     work = Path(tempfile.mkdtemp(prefix="pyc-build-bench-"))
     try:
         engine = connect(str(work / "root"))
@@ -83,11 +117,53 @@ def main() -> None:
             "rebuild after editing one file": median_of(repeat, edit,
                                                         lambda: engine.image_build(spec)),
         }
-        print(f"build benchmark: 50-file context, 3-stage Dockerfile, median of {repeat}")
-        for name, seconds in results.items():
-            print(f"  {name:34} {seconds * 1000:8.1f} ms")
+        env = {**os.environ, "PYCOMPOSE_ROOT": str(work / "root"),
+               "PYTHONPYCACHEPREFIX": str(work / "pycache")}  # bytecode cached, as installed
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        script = ROOT / ".venv" / "bin" / "pycompose"
+        pycompose = [str(script)] if script.exists() else [sys.executable, "-m",
+                                                          "compose.cli.main"]
+        columns = {"in-process": results, "pycompose CLI": scenario_times(
+            repeat, lambda nc: cli_build([*pycompose, "image", "build"], env, ctx, nc),
+            touch, edit)}
+        if not opts.no_docker:
+            sys.path.insert(0, str(ROOT / "bench"))
+            from docker_env import private_dockerd
+
+            with private_dockerd() as docker:
+                if docker is not None:
+                    docker.import_image(work / "bb.tar", "busybox:local")
+                    denv = {**docker.env(), "DOCKER_BUILDKIT": "0"}
+                    columns[f"docker {docker.version}"] = scenario_times(
+                        repeat, lambda nc: cli_build([docker.cli, "build", "-q"], denv, ctx, nc),
+                        touch, edit)
+        print_results(columns, repeat, opts.json)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def print_results(columns: dict[str, dict[str, float]], repeat: int, as_json: bool) -> None:
+    docker = next((name for name in columns if name.startswith("docker")), None)
+    rows = []
+    for scenario in SCENARIOS:
+        row: dict[str, object] = {"scenario": scenario}
+        row.update({f"{name} ms": round(col[scenario] * 1000, 1)
+                    for name, col in columns.items()})
+        row["ratio"] = (round(columns["pycompose CLI"][scenario] / columns[docker][scenario], 2)
+                        if docker else None)
+        rows.append(row)
+    if as_json:
+        for row in rows:
+            print(json.dumps(row))
+        return
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"build benchmark: 50-file context, 3-stage Dockerfile, median of {repeat} (ms); "
+          f"load {load}")
+    print(f"{'scenario':<34}" + "".join(f"{name:>22}" for name in columns) + f"{'ratio':>8}")
+    for row in rows:
+        cells = "".join(f"{row[f'{name} ms']:>22.1f}" for name in columns)
+        ratio = f"{row['ratio']}x" if row["ratio"] is not None else "-"
+        print(f"{row['scenario']!s:<34}{cells}{ratio:>8}")
 
 
 if __name__ == "__main__":

@@ -123,9 +123,9 @@ def pids_mentioning(marker: str) -> list[int]:
     """Processes whose command line names our private directory (containerd, its shims)."""
     found = []
     for entry in os.listdir("/proc"):
-        if entry.isdigit() and int(entry) != os.getpid():
-            if any(marker in arg for arg in process_args(int(entry))):
-                found.append(int(entry))
+        if entry.isdigit() and int(entry) != os.getpid() and any(
+                marker in arg for arg in process_args(int(entry))):
+            found.append(int(entry))
     return found
 
 
@@ -232,8 +232,7 @@ def _start(workdir: Path, cgroup_parent: str) -> subprocess.Popen[bytes]:
     config.write_text("{}\n")
     (workdir / "client-config").mkdir()
     (workdir / "client-config" / "config.json").write_text("{}\n")
-    log = open(workdir / "dockerd.log", "wb")
-    try:
+    with open(workdir / "dockerd.log", "wb") as log:
         return subprocess.Popen(
             [dockerd, "--config-file", str(config), "--data-root", str(workdir / "data"),
              "--exec-root", str(workdir / "exec"), "-H", f"unix://{workdir / 'docker.sock'}",
@@ -241,8 +240,6 @@ def _start(workdir: Path, cgroup_parent: str) -> subprocess.Popen[bytes]:
              "--storage-driver", "overlay2", "--log-level", "warn"],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True)
-    finally:
-        log.close()
 
 
 def _restore_host(before: HostSnapshot, network_ids: set[str], workdir: Path,
@@ -339,8 +336,9 @@ def private_dockerd(timeout: float = 60, verbose: bool = True) -> Iterator[Docke
         finally:
             signal.signal(signal.SIGTERM, previous)
         if verbose:
-            for note in notes:
-                print(f"docker_env: cleanup: {note}", file=sys.stderr)
+            print(f"docker_env: dockerd {env.process.pid} stopped; cleanup: "
+                  f"{'; '.join(notes) if notes else 'nothing left to remove'}",
+                  file=sys.stderr)
 
 
 def leftovers(workdir: Path) -> list[str]:

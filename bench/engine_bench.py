@@ -32,7 +32,7 @@ import tarfile
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -239,6 +239,30 @@ def bench_docker(work: Path, tar: Path, runs: int, warmup: int) -> dict[str, lis
         subprocess.run(["docker", "rmi", image], check=False, **quiet)
 
 
+@contextlib.contextmanager
+def docker_for_bench(disabled: bool) -> Iterator[None]:
+    """DOCKER_HOST aimed at a private dockerd (bench/docker_env.py) for the block, unless
+    one already answers or `disabled`; the docker column stays empty when none can run."""
+    if disabled or docker_reachable():
+        yield
+        return
+    sys.path.insert(0, str(ROOT / "bench"))
+    from docker_env import private_dockerd
+
+    saved = {k: os.environ.get(k) for k in ("DOCKER_HOST", "DOCKER_CONFIG")}
+    with private_dockerd() as docker:
+        try:
+            if docker is not None:
+                os.environ.update({k: docker.env()[k] for k in saved})
+            yield
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -247,6 +271,8 @@ def main() -> int:
     ap.add_argument("-n", "--runs", type=int, default=11)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--json", action="store_true", help="one JSON object per row")
+    ap.add_argument("--no-docker", action="store_true",
+                    help="do not start a private dockerd (bench/docker_env.py)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("engine_bench: run as root", file=sys.stderr)
@@ -257,8 +283,9 @@ def main() -> int:
         columns = {
             "pycompose": bench_pycompose(work, tar, args.runs, args.warmup),
             "runc": bench_runc(work, tar, args.runs, args.warmup),
-            "docker": bench_docker(work, tar, args.runs, args.warmup),
         }
+        with docker_for_bench(args.no_docker):
+            columns["docker"] = bench_docker(work, tar, args.runs, args.warmup)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if not args.json:

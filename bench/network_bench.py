@@ -118,12 +118,55 @@ def start_time(engine: Any, spec: Any, runs: int) -> float:
     return statistics.median(times)
 
 
+def bench_docker(workdir: Path, runs: int, megabytes: int, rounds: int) -> dict[str, Any]:
+    """The same server in a private dockerd (bench/docker_env.py) on its own bridge network:
+    direct to the container IP and through a port published on 127.0.0.1 (docker-proxy)."""
+    import uuid
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from docker_env import private_dockerd
+
+    from tests.conftest import make_busybox_rootfs_tar
+
+    results: dict[str, Any] = {}
+    with private_dockerd() as docker:
+        if docker is None:
+            return results
+        docker.import_image(make_busybox_rootfs_tar(workdir / "docker-bb.tar"), "bench:bb")
+        net = f"netbench-{uuid.uuid4().hex[:8]}"
+        docker.run("network", "create", net)
+        host_python = [f"--mount=type=bind,src={p},dst={p},readonly"
+                       for p in ("/usr", "/lib", "/lib64")]
+        cid = docker.run("run", "-d", "--network", net, "-p", "127.0.0.1::9000",
+                         "-p", "127.0.0.1::9001", *host_python, "bench:bb",
+                         "/usr/bin/python3", "-c", SERVER).stdout.strip()
+        info = json.loads(docker.run("inspect", cid).stdout)[0]["NetworkSettings"]
+        ip = info["Networks"][net]["IPAddress"]
+        published = {int(k.split("/")[0]): int(v[0]["HostPort"])
+                     for k, v in info["Ports"].items() if v}
+        paths = {"docker: direct to container": ((ip, 9000), (ip, 9001)),
+                 "docker: published (docker-proxy)": (("127.0.0.1", published[9000]),
+                                                      ("127.0.0.1", published[9001]))}
+        for label, (sink, echo) in paths.items():
+            throughput(sink, 8)  # warm-up
+            rates = [throughput(sink, megabytes) for _ in range(runs)]
+            lat = [latency(echo, rounds) for _ in range(runs)]
+            results[label] = {
+                "throughput_GBps": statistics.median(rates) / 1e9,
+                "connect_first_rtt_ms": statistics.median(f for f, _ in lat) * 1e3,
+                "rtt_us": statistics.median(r for _, r in lat) * 1e6,
+            }
+    return results
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-n", "--runs", type=int, default=5)
     ap.add_argument("--mb", type=int, default=200)
     ap.add_argument("--rounds", type=int, default=2000)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--no-docker", action="store_true",
+                    help="do not compare with a private dockerd (bench/docker_env.py)")
     args = ap.parse_args()
 
     from engine.api import ContainerSpec, EndpointSpec, Mount, NetworkSpec, PortBinding
@@ -197,15 +240,24 @@ def main() -> int:
         import shutil
 
         shutil.rmtree(workdir, ignore_errors=True)
+    labels = list(paths)
+    if not args.no_docker:
+        workdir.mkdir()
+        try:
+            docker_results = bench_docker(workdir, args.runs, args.mb, args.rounds)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        results.update(docker_results)
+        labels += list(docker_results)
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
     print(f"median of {args.runs} runs; {args.mb} MB per transfer; "
           f"{args.rounds} round trips per latency run")
-    print(f"{'path':<30}{'throughput':>14}{'connect+RTT':>14}{'1-byte RTT':>14}")
-    for label in paths:
+    print(f"{'path':<34}{'throughput':>14}{'connect+RTT':>14}{'1-byte RTT':>14}")
+    for label in labels:
         r = results[label]
-        print(f"{label:<30}{r['throughput_GBps']:>10.2f} GB/s{r['connect_first_rtt_ms']:>11.2f} ms"
+        print(f"{label:<34}{r['throughput_GBps']:>10.2f} GB/s{r['connect_first_rtt_ms']:>11.2f} ms"
               f"{r['rtt_us']:>11.0f} µs")
     for key, value in results["container start ms"].items():
         print(f"container start, {key:<50}{value:>8.1f} ms")

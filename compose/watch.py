@@ -77,7 +77,7 @@ class Rule:
 
 
 @dataclass(frozen=True)
-class Mapping_:
+class PathMapping:
     """A changed host path and its place in the container."""
 
     host: str
@@ -89,7 +89,7 @@ class BatchPlan:
     """What one batch of changes asks for, per service."""
 
     rebuild: set[str] = field(default_factory=set)
-    sync: dict[str, list[Mapping_]] = field(default_factory=dict)
+    sync: dict[str, list[PathMapping]] = field(default_factory=dict)
     restart: set[str] = field(default_factory=set)
     exec: dict[str, list[Rule]] = field(default_factory=dict)
 
@@ -173,7 +173,7 @@ def watch_rules(data: Mapping[str, Any], services: Iterable[str] = (), *,
                      "be monitored!")
                 continue
             ignore = PathMatcher.of(path, list(trigger.get("ignore") or []))
-            matcher = _Composite(context_ignore, PathMatcher.of("/", EPHEMERAL_PATTERNS),
+            matcher = AnyMatcher(context_ignore, PathMatcher.of("/", EPHEMERAL_PATTERNS),
                                  ignore)
             include = PathMatcher.of(path, list(trigger["include"])) \
                 if trigger.get("include") else None
@@ -187,7 +187,7 @@ def watch_rules(data: Mapping[str, Any], services: Iterable[str] = (), *,
     return rules
 
 
-class _Composite(PathMatcher):
+class AnyMatcher(PathMatcher):
     """Ignored when any of the matchers ignores the path."""
 
     def __init__(self, *parts: PathMatcher) -> None:
@@ -203,13 +203,15 @@ class _Composite(PathMatcher):
 
 def watched_paths(rules: list[Rule]) -> list[str]:
     """The paths to hand to the file watcher: each rule's path, or its nearest existing
-    ancestor when it does not exist yet; nested paths collapse into their parent."""
+    ancestor (other than `/`) when it does not exist yet; nested paths collapse into
+    their parent."""
     found: list[str] = []
     for rule in rules:
         path = rule.path
         while not os.path.exists(path) and os.path.dirname(path) != path:
             path = os.path.dirname(path)
-        found.append(path)
+        if path != "/" or rule.path == "/":  # never the whole filesystem by accident
+            found.append(path)
     result: list[str] = []
     for path in sorted(set(found), key=len):
         if not any(_under(path, kept) for kept in result):
@@ -220,10 +222,10 @@ def watched_paths(rules: list[Rule]) -> list[str]:
 # --------------------------------------------------------------------------- batches
 
 
-def _expand(rule: Rule, host: str, container: str) -> list[Mapping_]:
+def _expand(rule: Rule, host: str, container: str) -> list[PathMapping]:
     """A changed directory stands for itself and every file below it that the rule
     does not ignore; other paths stand for themselves."""
-    mappings = [Mapping_(host, container)]
+    mappings = [PathMapping(host, container)]
     if not os.path.isdir(host) or os.path.islink(host):
         return mappings
     for top, dirs, files in os.walk(host):
@@ -234,7 +236,7 @@ def _expand(rule: Rule, host: str, container: str) -> list[Mapping_]:
                 if name in dirs:
                     dirs.remove(name)
                 continue
-            mappings.append(Mapping_(child, where))
+            mappings.append(PathMapping(child, where))
         dirs.sort()
     return mappings
 
@@ -266,14 +268,14 @@ def plan_batch(paths: Iterable[str], rules: list[Rule]) -> BatchPlan:
     return plan
 
 
-def initial_sync_mappings(rule: Rule) -> list[Mapping_]:
+def initial_sync_mappings(rule: Rule) -> list[PathMapping]:
     """Every file under the rule's path it would sync, minus Dockerfile and compose
     files (Compose's initial_sync)."""
     if not os.path.exists(rule.path):
         return []
     if os.path.isfile(rule.path):
         where = rule.container_path(rule.path)
-        return [] if where is None else [Mapping_(rule.path, where or rule.target)]
+        return [] if where is None else [PathMapping(rule.path, where or rule.target)]
     found = []
     for m in _expand(rule, rule.path, rule.target)[1:]:
         if os.path.basename(m.host) in INITIAL_SYNC_SKIP or os.path.isdir(m.host):
@@ -343,9 +345,16 @@ class Applier:
         return [c for c in project_containers(self.engine, self.project, all=False)
                 if c.labels.get(L.SERVICE) == service and c.state.status == "running"]
 
+    def handle(self, plan: BatchPlan) -> None:
+        """Apply a batch; an error is reported as a warning and the watch goes on."""
+        try:
+            self.apply(plan)
+        except Exception as exc:  # the next batch may well succeed: keep watching
+            self.say(f"WARN: Error handling changed files: {exc}")
+
     def apply(self, plan: BatchPlan) -> None:
-        """Rebuild, then sync, then restart, then exec (Compose's order). A failing
-        step is reported and the watch goes on."""
+        """Rebuild, then sync, then restart, then exec (Compose's order). A failed
+        rebuild is reported and ends the batch."""
         if plan.rebuild:
             services = sorted(plan.rebuild)
             self.say(f"Rebuilding service(s) {go_quote_list(services)} after changes "
@@ -402,10 +411,10 @@ class Applier:
 
         return self.engine.container_exec(c.id, ExecSpec(cmd=cmd))
 
-    def sync(self, c: Container, mappings: list[Mapping_]) -> None:
+    def sync(self, c: Container, mappings: list[PathMapping]) -> None:
         """Copy what exists, `rm -rf` what is gone; parent directories are made first."""
         dirs: list[str] = []
-        files: list[Mapping_] = []
+        files: list[PathMapping] = []
         gone: list[str] = []
         for m in mappings:
             if not m.container:
@@ -476,8 +485,13 @@ def watch_loop(paths: list[str], on_batch: Callable[[list[str]], None], *,
     """Feed file events on `paths` (watchfiles) through the debouncer and call
     `on_batch` with each batch until `stop` (a threading.Event) is set; Ctrl-C raises
     KeyboardInterrupt to the caller."""
+    import threading
+
     import watchfiles
 
+    if not paths:  # nothing exists to watch: wait for Ctrl-C (or `stop`) all the same
+        (stop or threading.Event()).wait()
+        return
     debouncer = debouncer or Debouncer()
     for changes in watchfiles.watch(*paths, watch_filter=None, debounce=tick_ms * 4,
                                     step=min(50, tick_ms), rust_timeout=tick_ms,

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from engine.api import Container, Engine, Stats
 
 LOG_TAIL = 200  # lines of history per container when a log pane opens
+RETRY = 1.0  # seconds before following again after the engine failed
 
 
 @dataclass(frozen=True)
@@ -161,11 +162,17 @@ class LogFollower:
         from compose.logmux import display_name
         from engine.api import EngineError
 
-        try:
-            self.mux.width = max((len(display_name(c)) for c in self._listed()), default=0)
-            self.mux.watch(self._listed, tail=self.tail)
-        except EngineError as exc:  # the engine went away: say so in the pane
-            self.mux.say(f"[logs stopped: {exc}]")
+        failed = ""
+        while not self.mux.stopping.is_set():
+            try:
+                self.mux.width = max((len(display_name(c)) for c in self._listed()),
+                                     default=0)
+                self.mux.watch(self._listed, tail=self.tail)
+            except EngineError as exc:  # say it once in the pane, then keep trying
+                if str(exc) != failed:
+                    failed = str(exc)
+                    self.mux.say(f"[cannot read the logs: {exc}]")
+                self.mux.stopping.wait(RETRY)
 
     def start(self) -> LogFollower:
         self.thread.start()

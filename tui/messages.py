@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 from textual.message import Message
@@ -21,11 +22,31 @@ class ServicesUpdated(Message):
 
 
 @dataclass
-class LogLine(Message):
-    """One line of the followed logs (`web-1 | text` when following all services)."""
+class LogLines(Message):
+    """New lines of the followed logs (`web-1 | text` when following all services), taken
+    from the batch when handled: a burst of lines costs one message."""
 
-    text: str
-    generation: int  # which follower sent it: lines of a replaced follower are dropped
+    batch: LogBatch
+
+
+class LogBatch:
+    """Lines a follower thread collects until the UI takes them."""
+
+    def __init__(self, generation: int) -> None:
+        self.generation = generation  # which follower: a replaced one's lines are dropped
+        self.lock = threading.Lock()
+        self.lines: list[str] = []
+
+    def add(self, line: str) -> bool:
+        """Queue a line; True when the batch was empty (so a message must be posted)."""
+        with self.lock:
+            self.lines.append(line)
+            return len(self.lines) == 1
+
+    def take(self) -> list[str]:
+        with self.lock:
+            lines, self.lines = self.lines, []
+            return lines
 
 
 @dataclass

@@ -9,6 +9,7 @@ loaded again; the top level is ordered as the reference orders it.
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import math
 import re
@@ -89,20 +90,25 @@ _STRUCT_LISTS = ("ports", "volumes", "secrets", "configs", "devices", "gpus", "p
 _STRUCT_MAPS = ("networks", "depends_on", "ulimits", "models")
 
 
+_NESTED_STRUCTS = frozenset(("resources", "limits", "reservations", "restart_policy",
+                             "update_config", "rollback_config", "placement", "exec", "bind",
+                             "volume", "tmpfs", "image", "ipam"))
+_NESTED_STRUCT_LISTS = frozenset(("watch", "config"))
+
+
 def _no_extensions(value: Any) -> Any:
     """A struct without its `x-` keys, nested structs included (maps left alone)."""
     if not isinstance(value, dict):
         return value
-    out = {k: v for k, v in value.items() if not str(k).startswith("x-")}
-    for key in ("resources", "limits", "reservations", "restart_policy", "update_config",
-                "rollback_config", "placement", "exec", "bind", "volume", "tmpfs", "image",
-                "ipam"):
-        if isinstance(out.get(key), dict):
-            out[key] = _no_extensions(out[key])
-    if isinstance(out.get("watch"), list):
-        out["watch"] = [_no_extensions(w) for w in out["watch"]]
-    if isinstance(out.get("config"), list):
-        out["config"] = [_no_extensions(c) for c in out["config"]]
+    out = {}
+    for key, item in value.items():
+        if str(key).startswith("x-"):
+            continue
+        if key in _NESTED_STRUCTS and isinstance(item, dict):
+            item = _no_extensions(item)
+        elif key in _NESTED_STRUCT_LISTS and isinstance(item, list):
+            item = [_no_extensions(i) for i in item]
+        out[key] = item
     return out
 
 
@@ -422,6 +428,12 @@ def render_raw(data: dict[str, Any], fmt: str) -> str:
 
 
 def render(data: dict[str, Any], fmt: str, *, raw: bool = False) -> str:
-    if raw:
-        return render_raw(data, fmt)
-    return render_json(data) if fmt == "json" else render_yaml(data)
+    was_enabled = gc.isenabled()
+    gc.disable()  # as in `load`: many small containers, nothing cyclic
+    try:
+        if raw:
+            return render_raw(data, fmt)
+        return render_json(data) if fmt == "json" else render_yaml(data)
+    finally:
+        if was_enabled:
+            gc.enable()

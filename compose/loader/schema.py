@@ -51,7 +51,15 @@ class Violation:
     at_key: bool = False
 
 
+_EXACT_JSON_TYPES: dict[type, str] = {type(None): "null", bool: "boolean", int: "integer",
+                                      float: "number", str: "string", list: "array",
+                                      dict: "object"}
+
+
 def json_type(value: Any) -> str:
+    exact = _EXACT_JSON_TYPES.get(type(value))
+    if exact is not None:
+        return exact
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -107,6 +115,8 @@ def _words(types: list[str]) -> str:
 def _unwrap(value: Any) -> tuple[Any, bool]:
     """YAML `!reset`/`!override` wrappers (loader's Tagged) validate as their content;
     returns (value, skip) where skip means "nothing to check" (a `!reset null`)."""
+    if type(value) in _EXACT_JSON_TYPES:
+        return value, False
     if type(value).__name__ == "Tagged" and hasattr(value, "tag") and hasattr(value, "value"):
         inner = value.value
         if value.tag.endswith("reset") and inner is None:
@@ -122,6 +132,8 @@ class Validator:
         self.schema = schema
         self.formats = dict(formats or {})
         self._patterns: dict[str, re.Pattern[str]] = {}
+        # id of a (sub)schema -> its `type` as a tuple; schemas live as long as self
+        self._declared_types: dict[int, tuple[str, ...] | None] = {}
 
     def first_violation(self, value: Any) -> Violation | None:
         return self._check(self.schema, value, ())
@@ -174,11 +186,17 @@ class Validator:
             return None
         schema = self.resolve(schema)
 
-        types = schema.get("type")
-        if types is not None:
-            names = [types] if isinstance(types, str) else list(types)
-            if not any(_has_type(value, t) for t in names):
-                return Violation(path, f"must be {_words(names)}, not {describe(value)}", path)
+        try:
+            names = self._declared_types[id(schema)]
+        except KeyError:
+            types = schema.get("type")
+            names = self._declared_types[id(schema)] = None if types is None else \
+                (types,) if isinstance(types, str) else tuple(types)
+        if names is not None:
+            actual = json_type(value)
+            if actual not in names and not any(_has_type(value, t) for t in names):
+                return Violation(path, f"must be {_words(list(names))}, not {describe(value)}",
+                                 path)
 
         for keyword in ("oneOf", "anyOf"):
             if keyword in schema:
@@ -296,9 +314,11 @@ class Validator:
                 if problem is not None:
                     return problem
         if schema.get("uniqueItems"):
-            seen: dict[str, int] = {}
+            seen: dict[Any, int] = {}
+            strings = all(type(item) is str for item in value)
             for index, item in enumerate(value):
-                identity = json.dumps(_plain(item), sort_keys=True, default=str)
+                identity = item if strings else \
+                    json.dumps(_plain(item), sort_keys=True, default=str)
                 if identity in seen:
                     return Violation(path + (index,), f"duplicate item {quote(_plain(item))} "
                                      f"(already at [{seen[identity]}])", path + (index,))

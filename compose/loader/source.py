@@ -36,6 +36,11 @@ class SourceMap:
         if key_mark is not None:
             self._keys[tuple(path)] = key_mark
 
+    def tables(self) -> tuple[dict[Path, Mark], dict[Path, Mark]]:
+        """The value and key tables themselves, for the YAML builder's hot loop (keys must
+        be tuples)."""
+        return self._values, self._keys
+
     def get(self, path: Path) -> Mark | None:
         return self._values.get(tuple(path))
 

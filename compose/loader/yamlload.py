@@ -232,6 +232,7 @@ class _Builder:
     def __init__(self, filename: str) -> None:
         self.filename = filename
         self.source = SourceMap()
+        self._value_marks, self._key_marks = self.source.tables()
         self._active: dict[int, Path] = {}
         self._built = 0
         self._distinct: set[int] = set()
@@ -244,36 +245,45 @@ class _Builder:
             mark = self._marks[id(node)] = Mark(self.filename, start.line + 1, start.column + 1)
         return mark
 
+    # build and _mapping run once per node of every file: calls are inlined on purpose
     def build(self, node: Node, path: Path, key_mark: Mark | None = None) -> Any:
-        mark = self.mark(node)
-        self._count(node, mark, path)
-        self.source.set(path, mark, key_mark)
+        node_id = id(node)
+        mark = self._marks.get(node_id)
+        if mark is None:
+            start = node.start_mark
+            mark = self._marks[node_id] = Mark(self.filename, start.line + 1, start.column + 1)
+        self._built += 1
+        self._distinct.add(node_id)
+        if self._built > 1000 and not self._built % 100:
+            self._check_aliasing(mark, path)
+        self._value_marks[path] = mark
+        if key_mark is not None:
+            self._key_marks[path] = key_mark
+        tag = node.tag
         if isinstance(node, ScalarNode):
-            value: Any = self._scalar(node, mark, path)
+            value: Any = resolve_plain(node.value) if tag == PLAIN else \
+                self._scalar(node, mark, path)
         else:
-            if id(node) in self._active:
+            if node_id in self._active:
                 raise _error(f"cycle detected: node at path {format_path(path)} references "
-                             f"node at path {format_path(self._active[id(node)])}", mark, path)
-            self._active[id(node)] = path
+                             f"node at path {format_path(self._active[node_id])}", mark, path)
+            self._active[node_id] = path
             try:
                 if isinstance(node, MappingNode):
                     value = self._mapping(node, path)
                 else:
                     value = [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
             finally:
-                del self._active[id(node)]
-        if node.tag in COMPOSE_TAGS:
-            return Tagged(node.tag, value)
+                del self._active[node_id]
+        if tag in COMPOSE_TAGS:
+            return Tagged(tag, value)
         return value
 
-    def _count(self, node: Node, mark: Mark, path: Path) -> None:
+    def _check_aliasing(self, mark: Mark, path: Path) -> None:
         """Refuse alias bombs as yaml.v3 does: too large a share of values from aliases."""
-        self._built += 1
-        self._distinct.add(id(node))
-        if self._built > 1000 and self._built % 100 == 0:
-            aliased = self._built - len(self._distinct)
-            if aliased > 100 and aliased / self._built > _allowed_alias_share(self._built):
-                raise _error("document contains excessive aliasing", mark, path)
+        aliased = self._built - len(self._distinct)
+        if aliased > 100 and aliased / self._built > _allowed_alias_share(self._built):
+            raise _error("document contains excessive aliasing", mark, path)
 
     def _scalar(self, node: ScalarNode, mark: Mark, path: Path) -> Any:
         if node.tag == PLAIN:
@@ -288,16 +298,27 @@ class _Builder:
         out: dict[str, Any] = {}
         seen: dict[str, int] = {}
         merges: list[Node] = []
+        marks, filename = self._marks, self.filename
         for key_node, value_node in node.value:
-            key_mark = self.mark(key_node)
-            if isinstance(key_node, ScalarNode) and key_node.tag == MERGE:
+            key_mark = marks.get(id(key_node))
+            if key_mark is None:
+                start = key_node.start_mark
+                key_mark = marks[id(key_node)] = Mark(filename, start.line + 1,
+                                                      start.column + 1)
+            tag = key_node.tag
+            if tag == PLAIN and isinstance(key_node, ScalarNode):
+                key: Any = resolve_plain(key_node.value)
+                if not isinstance(key, str):
+                    key = self._key(key_node, key_mark, path)
+            elif tag == MERGE and isinstance(key_node, ScalarNode):
                 if "<<" in seen:
                     raise _error(f'mapping key "<<" already defined at line {seen["<<"]}',
                                  key_mark, path)
                 seen["<<"] = key_mark.line
                 merges.append(value_node)
                 continue
-            key = self._key(key_node, key_mark, path)
+            else:
+                key = self._key(key_node, key_mark, path)
             if key in seen:
                 raise _error(f'mapping key "{key}" already defined at line {seen[key]}',
                              key_mark, (*path, key))

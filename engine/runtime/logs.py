@@ -1,7 +1,7 @@
 """Container logs in Docker's json-file format: a writer with rotation, and a reader.
 
 The writer (used by the monitor) turns each stream's bytes into JSON lines
-`{"log": "...\n", "stream": "stdout|stderr", "time": RFC 3339 nano}`; a trailing partial
+`{"log": "...\\n", "stream": "stdout|stderr", "time": RFC 3339 nano}`; a trailing partial
 line is written when the stream ends. With `max-size` the file is rotated: the current
 file becomes `.1`, `.1` becomes `.2` ... up to `max-file` files in all (`max-file` 1
 truncates). The reader yields `LogLine`s with tail/since/until, and with `follow` keeps
@@ -154,6 +154,13 @@ def read_logs(path: Path, follow: bool = False, tail: int | None = None,
     def wanted(t: float) -> bool:
         return (since is None or t >= since) and (until is None or t <= until)
 
+    if tail is not None and tail >= 0 and since is None:
+        # read from the end: `logs --tail 10` of a long-lived container stays instant
+        lines, current, offset = _last_lines(path, tail, wanted)
+        yield from lines
+        if follow:
+            yield from _follow(path, current, offset, until, alive, poll, wanted)
+        return
     backlog: deque[LogLine] | list[LogLine] = deque(maxlen=tail) if tail is not None \
         and tail >= 0 else []
     current = None
@@ -176,6 +183,48 @@ def read_logs(path: Path, follow: bool = False, tail: int | None = None,
     if not follow:
         return
     yield from _follow(path, current, offset, until, alive, poll, wanted)
+
+
+def _last_lines(path: Path, need: int, wanted: Callable[[float], bool]
+                ) -> tuple[list[LogLine], int | None, int]:
+    """The last `need` wanted lines over the rotated files (oldest first), and the
+    current file's inode and the end of its last complete line (where following starts)."""
+    collected: list[LogLine] = []
+    current: int | None = None
+    offset = 0
+    for p in reversed(_files_oldest_first(path)):
+        if need - len(collected) <= 0 and current is not None:
+            break
+        try:
+            lines, inode, end = _tail_of_file(p, need - len(collected), wanted)
+        except FileNotFoundError:
+            continue
+        if p == path:
+            current, offset = inode, end
+        collected = lines + collected
+    return collected, current, offset
+
+
+def _tail_of_file(p: Path, need: int, wanted: Callable[[float], bool]
+                  ) -> tuple[list[LogLine], int, int]:
+    """Up to `need` last wanted lines of one file, read through a growing window."""
+    with open(p, "rb") as f:
+        st = os.fstat(f.fileno())
+        window = max(65536, need * 512)
+        while True:
+            start = max(0, st.st_size - window)
+            f.seek(start)
+            parts = f.read(st.st_size - start).split(b"\n")
+            end = st.st_size - len(parts[-1])  # just after the last complete line
+            complete = parts[:-1] if start == 0 else parts[1:-1]
+            found = []
+            for raw in complete:
+                parsed = _parse(raw)
+                if parsed and wanted(parsed[1]):
+                    found.append(parsed[0])
+            if len(found) >= need or start == 0:
+                return (found[max(0, len(found) - need):] if need else []), st.st_ino, end
+            window *= 4
 
 
 def _follow(path: Path, inode: int | None, offset: int, until: float | None,

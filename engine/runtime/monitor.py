@@ -463,10 +463,14 @@ class Monitor:
         if not self._pending_stop:
             return
         self._pending_stop = False
-        req = self.store.read_json(bundle.stop_request_path(self.store, self.cid), None) or {}
-        sig = signal_number(req.get("signal") or self.plan.stop_signal)
-        timeout = req.get("timeout")
-        timeout = self.plan.stop_timeout if timeout is None else float(timeout)
+        try:
+            req = self.store.read_json(bundle.stop_request_path(self.store, self.cid)) or {}
+            sig = signal_number(req.get("signal") or self.plan.stop_signal)
+            timeout = float(req["timeout"]) if req.get("timeout") is not None \
+                else self.plan.stop_timeout
+        except (ValueError, TypeError, AttributeError) as e:  # a bad request: stop anyway
+            print(f"stop request: {e}", file=sys.stderr)
+            req, sig, timeout = {}, signal_number(self.plan.stop_signal), self.plan.stop_timeout
         if not req.get("keep_policy"):
             self.stop_requested = True
         if run is None:

@@ -5,8 +5,9 @@ image layers with the bundle's upper/work, /proc, a tmpfs /dev with only the sta
 nodes, a new devpts instance, /dev/shm (shm_size), /dev/mqueue, read-only /sys, the
 spec's binds and tmpfs mounts, /etc/hosts, /etc/resolv.conf, /etc/hostname,
 /dev/init (tini) for `init: true`, sysctls, Docker's masked and read-only /proc paths
-(missing ones skipped), and a read-only rootfs when asked. `enter(plan)` then
-pivot_roots into it. Mount targets inside the rootfs are resolved with
+(missing ones skipped), device nodes (`devices:`; all of the host's when privileged),
+and a read-only rootfs when asked. After "go", `mount_cgroups` shows the container's
+own cgroup dirs read-only at /sys/fs/cgroup, and `enter(plan)` pivot_roots into it. Mount targets inside the rootfs are resolved with
 openat2(RESOLVE_IN_ROOT), so an image's symlinks cannot point a mount at the host.
 """
 

@@ -358,10 +358,11 @@ class ContainerService:
         sig = cfg.get("stop_signal") or "SIGTERM"
         self.store.emit("container", "kill", cid, name=c.name,
                         signal=str(specs.check_signal(sig)))
-        if not self._request_stop(cid, sig, grace, grace=True):
+        forever = grace < 0  # as Docker: a negative timeout waits for as long as it takes
+        if not self._request_stop(cid, sig, None if forever else grace, grace=not forever):
             self._container_reap(cid)
         elif not self._wait_status(cid, lambda s: s not in ("running", "paused", "restarting"),
-                                   grace + 10.0):
+                                   None if forever else grace + 10.0):
             raise EngineRuntimeError(f"container {c.name} did not stop")
         self.store.emit("container", "stop", cid, name=c.name)
 

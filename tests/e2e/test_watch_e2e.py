@@ -1,6 +1,7 @@
 """The real `pycompose watch` on the built-in engine: a file edited on the host shows up
-in the container (sync, deletions too), a rebuild rule recreates its service from a
-new image, and Ctrl-C ends the watch with exit 0."""
+in the container (sync, deletions too, initial sync), sync+exec runs its hook,
+sync+restart restarts, a rebuild rule recreates its service from a new image, and
+Ctrl-C ends the watch with exit 0."""
 
 from __future__ import annotations
 
@@ -26,10 +27,12 @@ class Watching:
         self.proc = proc
         self.lines: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []
-        assert proc.stdout is not None
-        stdout = proc.stdout
-        threading.Thread(target=lambda: [self.lines.put(line.rstrip("\n"))
-                                         for line in stdout], daemon=True).start()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line.rstrip("\n"))
 
     def expect(self, wanted: str, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -73,6 +76,7 @@ def test_watch_syncs_rebuilds_and_stops_on_ctrl_c(project: Callable[[str], Proje
     with watching(p) as w:
         w.expect("Watch enabled")
         assert cat("web", "/app/index.html") == ""  # nothing synced before a change
+        assert cat("web", "/etc/web/app.conf") == "port=1\n"  # initial_sync
         api_before = p.run("ps", "-q", "api", check=True).stdout
 
         began = time.monotonic()
@@ -90,6 +94,15 @@ def test_watch_syncs_rebuilds_and_stops_on_ctrl_c(project: Callable[[str], Proje
         assert until(lambda: p.run("exec", "-T", "web", "test", "-e",
                                    "/app/pages/about.html").returncode == 1), w.seen
 
+        (p.directory / "hooks" / "msg").write_text("two\n")
+        w.expect('Syncing service "web" after 1 changes were detected')
+        assert until(lambda: cat("web", "/tmp/hook-ran") == "two\n"), w.seen
+
+        (p.directory / "conf" / "app.conf").write_text("port=2\n")
+        w.expect('service(s) ["web"] restarted')
+        assert cat("web", "/etc/web/app.conf") == "port=2\n"
+        assert cat("web", "/tmp/starts") == "start\nstart\n"
+
         (p.directory / "api" / "version").write_text("v2\n")
         w.expect('Rebuilding service(s) ["api"] after changes were detected...')
         w.expect('service(s) ["api"] successfully built')
@@ -102,6 +115,7 @@ def test_watch_syncs_rebuilds_and_stops_on_ctrl_c(project: Callable[[str], Proje
         w.expect("Watch disabled", timeout=5)
         assert w.proc.stderr is not None
         assert "Traceback" not in w.proc.stderr.read()
+    print(f"edit -> content in the container: {latency:.2f}s")
     assert latency < 5, f"sync took {latency:.1f}s"
     # The containers outlive the watch, as with `docker compose watch`.
     assert cat("web", "/app/index.html") == "v2\n"

@@ -108,6 +108,26 @@ def port_free(port: int, proto: str = "tcp", host: str = "127.0.0.1",
         time.sleep(0.05)
 
 
+def free_subnet_prefix() -> str:
+    """`10.X.Y` of a random /24 no host address or route uses: a fixed subnet in a test
+    collides with the same test of another run sharing the host."""
+    import ipaddress
+    import random
+
+    text = subprocess.run(["ip", "-4", "-o", "addr"], capture_output=True, text=True).stdout
+    text += subprocess.run(["ip", "-4", "route"], capture_output=True, text=True).stdout
+    used = []
+    for word in text.split():
+        with contextlib.suppress(ValueError):
+            if "/" in word:
+                used.append(ipaddress.IPv4Network(word, strict=False))
+    while True:
+        prefix = f"10.{random.randint(200, 250)}.{random.randint(0, 255)}"
+        candidate = ipaddress.IPv4Network(f"{prefix}.0/24")
+        if not any(candidate.overlaps(u) for u in used):
+            return prefix
+
+
 def free_port() -> int:
     import socket
 

@@ -117,14 +117,15 @@ def test_hosts_and_resolv_conf(net_engine: Any) -> None:
 
 
 def test_static_address_and_connect_a_running_container(net_engine: Any) -> None:
+    p = nethelpers.free_subnet_prefix()  # e.g. 10.213.7
     a = net_engine.network_create(NetworkSpec(name=unique("a"), ipam=(
-        IPAMConfig(subnet="10.213.7.0/24", gateway="10.213.7.254", ip_range="10.213.7.64/26"),)))
-    assert (a.subnet, a.gateway) == ("10.213.7.0/24", "10.213.7.254")
+        IPAMConfig(subnet=f"{p}.0/24", gateway=f"{p}.254", ip_range=f"{p}.64/26"),)))
+    assert (a.subnet, a.gateway) == (f"{p}.0/24", f"{p}.254")
     b = net_engine.network_create(NetworkSpec(name=unique("b")))
-    fixed = sleeper(net_engine, unique("fx"), (EndpointSpec(a.name, ipv4_address="10.213.7.9"),))
+    fixed = sleeper(net_engine, unique("fx"), (EndpointSpec(a.name, ipv4_address=f"{p}.9"),))
     auto = sleeper(net_engine, unique("au"), (EndpointSpec(a.name),))
-    assert fixed.networks[0].ip_address == "10.213.7.9"
-    assert auto.networks[0].ip_address == "10.213.7.65"
+    assert fixed.networks[0].ip_address == f"{p}.9"
+    assert auto.networks[0].ip_address == f"{p}.65"
     peer = sleeper(net_engine, unique("pe"), (EndpointSpec(b.name, aliases=("peer",)),))
     code, _ = exec_out(net_engine, fixed.id, "nslookup", "peer")
     assert code != 0
@@ -193,18 +194,19 @@ def test_network_cli(net_engine: Any) -> None:
                               capture_output=True, text=True, env=env, timeout=60)
 
     name = unique("cli")
-    created = cli("create", "--subnet", "10.215.3.0/24", "--label", "team=x", name)
+    p = nethelpers.free_subnet_prefix()  # e.g. 10.215.3
+    created = cli("create", "--subnet", f"{p}.0/24", "--label", "team=x", name)
     assert created.returncode == 0 and len(created.stdout.strip()) == 64
     ls = cli("ls")
     assert ls.stdout.splitlines()[0].split() == ["NETWORK", "ID", "NAME", "DRIVER", "SCOPE"]
     assert f"{created.stdout[:12]}   {name}" in ls.stdout
     assert cli("ls", "-q", "--filter", "label=team=x").stdout == created.stdout[:12] + "\n"
     (info,) = json.loads(cli("inspect", name).stdout)
-    assert info["IPAM"]["Config"] == [{"Subnet": "10.215.3.0/24", "Gateway": "10.215.3.1"}]
+    assert info["IPAM"]["Config"] == [{"Subnet": f"{p}.0/24", "Gateway": f"{p}.1"}]
     assert info["Labels"] == {"team": "x"} and info["Scope"] == "local"
     again = cli("create", name)
     assert again.returncode == 1 and again.stderr == f"network with name {name} already exists\n"
-    bad = cli("create", "--subnet", "10.215.3.7/24", unique("x"))
+    bad = cli("create", "--subnet", f"{p}.7/24", unique("x"))
     assert bad.returncode == 1 and "host bits set" in bad.stderr and "Traceback" not in bad.stderr
     removed = cli("rm", name, "missing-net")
     assert removed.returncode == 1 and removed.stdout == f"{name}\n"
@@ -215,18 +217,23 @@ def test_intra_network_traffic_survives_forward_drop(net_engine: Any) -> None:
     """dockerd sets `iptables -P FORWARD DROP`; our own accept rules must carry the bridge."""
     import subprocess
 
-    rules = subprocess.run(["iptables", "-S", "FORWARD"], capture_output=True, text=True,
-                           check=True).stdout
-    policy = rules.splitlines()[0].split()[-1]
+    from engine.network import firewall
+
     net = net_engine.network_create(NetworkSpec(name=unique("d")))
     a = sleeper(net_engine, unique("a"), (EndpointSpec(net.name),))
     b = sleeper(net_engine, unique("b"), (EndpointSpec(net.name),))
-    subprocess.run(["iptables", "-P", "FORWARD", "DROP"], check=True)
-    try:
-        code, out = exec_out(net_engine, a.id, "ping", "-c", "1", "-W", "2", b.name)
-        assert code == 0, out
-    finally:
-        subprocess.run(["iptables", "-P", "FORWARD", policy], check=True)
+    # Under the host-wide lock: a concurrent run of this test must not read our DROP as
+    # the policy to restore (which would leave the host with FORWARD DROP).
+    with firewall.host_lock():
+        rules = subprocess.run(["iptables", "-S", "FORWARD"], capture_output=True, text=True,
+                               check=True).stdout
+        policy = rules.splitlines()[0].split()[-1]
+        subprocess.run(["iptables", "-P", "FORWARD", "DROP"], check=True)
+        try:
+            code, out = exec_out(net_engine, a.id, "ping", "-c", "1", "-W", "2", b.name)
+            assert code == 0, out
+        finally:
+            subprocess.run(["iptables", "-P", "FORWARD", policy], check=True)
 
 
 def test_bridge_deleted_behind_our_back_comes_back_on_start(net_engine: Any) -> None:

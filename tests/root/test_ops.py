@@ -160,8 +160,7 @@ def test_pause_freezes_and_unpause_thaws(engine: LocalEngine) -> None:
     engine.container_unpause(cid)
     assert engine.container_inspect(cid).state.status == "running"
     before = cg.cpu_ns()
-    time.sleep(0.3)
-    assert cg.cpu_ns() - before > 10_000_000
+    wait_for(lambda: cg.cpu_ns() - before > 10_000_000)  # polled: the host may be loaded
     with pytest.raises(Conflict, match="is not paused"):
         engine.container_unpause(cid)
     actions = [e["action"] for e in engine.store.read_events() if e["id"] == cid]

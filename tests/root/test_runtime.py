@@ -421,3 +421,11 @@ def test_stale_pids_are_never_trusted(engine: LocalEngine) -> None:
     finally:
         bystander.kill()
         bystander.wait()
+
+
+def test_parallel_starts_from_worker_threads(engine: LocalEngine) -> None:
+    ids = [engine.container_create(spec("echo hi; sleep 0.2")).id for _ in range(4)]
+    with ThreadPoolExecutor(4) as pool:  # as compose's apply starts a level
+        list(pool.map(engine.container_start, ids))
+    assert [engine.container_wait(cid, timeout=15) for cid in ids] == [0] * 4
+    assert [[ln.text for ln in engine.container_logs(cid)] for cid in ids] == [["hi\n"]] * 4

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import nullcontext
 from pathlib import Path
@@ -168,12 +169,14 @@ def test_log_pane_follows_selection_all_and_search(mem: MemEngine) -> None:
         await pilot.press("slash")
         assert app.screen.focused is not None and app.screen.focused.id == "search"
         await pilot.press("p", "a", "g", "E")  # case-insensitive
-        assert view.pattern == "pagE" and view.matches == [0, 1, 2]
+        await until(pilot, lambda: view.pattern == "pagE", "the search text")
+        assert view.matches == [0, 1, 2]
         styled = view._styled("GET /page1 200")
         assert [(span.start, span.end, str(span.style)) for span in styled.spans] == \
             [(5, 9, "black on yellow")]
         await pilot.press("enter")  # keeps the search, jumps to the first match
-        assert view.current == 0 and app.screen.focused is table(app)
+        await until(pilot, lambda: view.current == 0, "the first match")
+        assert app.screen.focused is table(app)
         await pilot.press("n")
         assert view.current == 1
         await pilot.press("n", "n")
@@ -194,6 +197,27 @@ def test_log_pane_follows_selection_all_and_search(mem: MemEngine) -> None:
         await pilot.press("escape")
         assert not view.pattern and not view.filtering and view.matches == []
         assert "GET /other 200" in view.shown
+
+    drive(dashboard(mem), scenario)
+
+
+def test_log_pane_keeps_the_newest_lines_of_a_flood(mem: MemEngine,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from tui.widgets import log_view
+
+    monkeypatch.setattr(log_view, "MAX_LINES", 50)
+
+    async def scenario(app: DashboardApp, pilot: Pilot) -> None:
+        view = logs(app)
+        await select(pilot, app, "demo-web-1")
+        await pilot.press("slash", "l", "i", "n", "e", " ", "1", "1", "enter")
+        await until(pilot, lambda: view.pattern == "line 11", "the search text")
+        for i in range(120):
+            mem.add_log("demo-web-1", f"line {i}\n")
+        await until(pilot, lambda: view.lines[-1:] == ["line 119"], "the last line")
+        assert len(view.lines) == 50 and view.lines[0] == "line 70"
+        assert view.shown == view.lines and len(view.output.lines) == 50
+        assert [view.shown[i] for i in view.matches] == [f"line {i}" for i in range(110, 120)]
 
     drive(dashboard(mem), scenario)
 
@@ -284,6 +308,66 @@ def test_shell_argv_carries_the_global_flags() -> None:
         "exec", "--index", "2", "api", "sh"]
 
 
+def test_engine_errors_show_and_polling_goes_on(mem: MemEngine,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.api import EngineRuntimeError
+
+    broken = [True]
+    real = mem.container_list
+
+    def flaky(all: bool = False, labels: dict[str, str | None] | None = None) -> list:  # type: ignore[type-arg]
+        if broken[0]:
+            raise EngineRuntimeError("state.json: permission denied")
+        return real(all, labels)
+
+    monkeypatch.setattr(mem, "container_list", flaky)
+
+    async def scenario(app: DashboardApp, pilot: Pilot) -> None:
+        await until(pilot, lambda: "engine: state.json: permission denied"
+                    in (app.screen.sub_title or ""), "the error in the title")
+        assert app.is_running and not table(app).rows_by_key
+        broken[0] = False
+        await until(pilot, lambda: len(table(app).rows_by_key) == 4, "rows once it works")
+        assert app.screen.sub_title == "4 containers"
+
+    drive(dashboard(mem), scenario)
+
+
+def test_log_follower_says_why_and_recovers(mem: MemEngine,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from engine.api import EngineRuntimeError
+    from tui.data import LogFollower
+
+    broken = threading.Event()
+    broken.set()
+    real = mem.container_list
+
+    def flaky(all: bool = False, labels: dict[str, str | None] | None = None) -> list:  # type: ignore[type-arg]
+        if broken.is_set():
+            raise EngineRuntimeError("state.json: permission denied")
+        return real(all, labels)
+
+    monkeypatch.setattr(mem, "container_list", flaky)
+    monkeypatch.setattr("tui.data.RETRY", 0.05)
+    mem.add_log("demo-db-1", "db ready\n")
+    got: list[str] = []
+    arrived = threading.Event()
+    follower = LogFollower(mem, "demo", "db", lambda line: (got.append(line),
+                                                            arrived.set())).start()
+    try:
+        assert arrived.wait(5)
+        broken.clear()
+        deadline = time.monotonic() + 5
+        while "db ready" not in got and time.monotonic() < deadline:
+            arrived.wait(0.05)
+        assert got == ["[cannot read the logs: state.json: permission denied]", "db ready"]
+    finally:
+        follower.stop()
+        broken.clear()
+
+
 def test_help_screen_and_quit(mem: MemEngine) -> None:
     async def scenario(app: DashboardApp, pilot: Pilot) -> None:
         from tui.screens.help import HelpScreen
@@ -355,12 +439,12 @@ def test_dashboard_on_the_built_in_engine(engine_root: Path, busybox_tar: Path,
                         timeout=15)
             await until(pilot, lambda: "tick" in view.lines, "live lines", timeout=15)
             before = engine.container_inspect("dash-ticker-1").state.started_at
+            count = view.lines.count("hello-dashboard")
             await pilot.press("r")
             await until(pilot, lambda: engine.container_inspect("dash-ticker-1").state
                         .started_at != before and row_of(app, "dash-ticker-1").running,
                         "ticker restarted", timeout=30)
             # the follower picks the restarted container up again
-            count = view.lines.count("hello-dashboard")
             await until(pilot, lambda: view.lines.count("hello-dashboard") > count,
                         "output after the restart", timeout=15)
 

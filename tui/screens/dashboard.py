@@ -1,5 +1,5 @@
-"""The main screen: services table and detail pane on top, the log pane below, a search
-box that opens on `/`, and the footer with the keys.
+"""The main screen: the services table on top, the log pane and the detail pane below,
+a search box that opens on `/`, and the footer with the keys.
 
 Engine reads and actions run in thread workers and report back with messages; the UI
 thread only draws.
@@ -18,7 +18,7 @@ from textual.widgets import Footer, Header, Input
 
 from tui.actions import ServiceActions
 from tui.data import DashboardSource, LogFollower, ServiceRow
-from tui.messages import ActionFinished, LogLine, ServicesUpdated
+from tui.messages import ActionFinished, LogBatch, LogLines, ServicesUpdated
 from tui.widgets.detail_pane import DetailPane
 from tui.widgets.log_view import LogView
 from tui.widgets.services_table import ServicesTable
@@ -30,8 +30,8 @@ ACTION_WORDS = {"restart": "Restarting", "stop": "Stopping", "start": "Starting"
 
 class DashboardScreen(Screen[None]):
     DEFAULT_CSS = """
-    #top { height: auto; max-height: 50%; }
-    #services { width: 3fr; }
+    #services { height: auto; max-height: 45%; }
+    #bottom { height: 1fr; }
     #search { dock: bottom; display: none; }
     #search.open { display: block; }
     """
@@ -64,10 +64,10 @@ class DashboardScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        with Horizontal(id="top"):
-            yield ServicesTable(id="services")
+        yield ServicesTable(id="services")
+        with Horizontal(id="bottom"):
+            yield LogView(id="logs")
             yield DetailPane(id="detail")
-        yield LogView(id="logs")
         yield Input(placeholder="search the logs; Enter keeps it, Esc clears", id="search")
         yield Footer()
 
@@ -132,17 +132,19 @@ class DashboardScreen(Screen[None]):
         self.generation += 1
         self.log_target = target
         self.query_one(LogView).follow(target or "all services")
-        generation = self.generation
+        batch = LogBatch(self.generation)
 
         def deliver(text: str) -> None:
-            self.post_message(LogLine(text, generation))
+            if batch.add(text):
+                self.post_message(LogLines(batch))
 
         self.follower = LogFollower(self.source.engine, self.source.project, target,
                                     deliver).start()
 
-    def on_log_line(self, message: LogLine) -> None:
-        if message.generation == self.generation:
-            self.query_one(LogView).append(message.text)
+    def on_log_lines(self, message: LogLines) -> None:
+        lines = message.batch.take()
+        if message.batch.generation == self.generation:
+            self.query_one(LogView).extend(lines)
 
     def action_toggle_all(self) -> None:
         self.all_logs = not self.all_logs

@@ -27,7 +27,7 @@ KEYS = (
 class HelpScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
-    HelpScreen > Vertical { width: 80; height: auto; border: thick $primary;
+    HelpScreen > Vertical { width: 92; height: auto; border: thick $primary;
                             background: $surface; padding: 1 2; }
     """
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]

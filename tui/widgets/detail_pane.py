@@ -11,7 +11,7 @@ from tui.data import ServiceRow
 
 class DetailPane(Static):
     DEFAULT_CSS = """
-    DetailPane { width: 1fr; height: auto; padding: 0 1; border: round $secondary; }
+    DetailPane { width: 42; height: 1fr; padding: 0 1; border: round $secondary; }
     """
 
     def __init__(self, *, id: str | None = None) -> None:

@@ -57,19 +57,23 @@ class LogView(Vertical):
             text.highlight_words([self.pattern], MATCH_STYLE, case_sensitive=False)
         return text
 
-    def append(self, line: str) -> None:
-        self.lines.append(line)
-        if len(self.lines) > MAX_LINES:
-            del self.lines[: len(self.lines) - MAX_LINES]
-            self._redraw()
-            return
-        if self.filtering and not self._matches(line):
-            self._status()
-            return
-        if self.pattern and self._matches(line):
-            self.matches.append(len(self.shown))
-        self.shown.append(line)
-        self.output.write(self._styled(line))
+    def extend(self, lines: list[str]) -> None:
+        lines = lines[-MAX_LINES:]
+        self.lines.extend(lines)
+        del self.lines[:-MAX_LINES]
+        for line in lines:
+            if self.filtering and not self._matches(line):
+                continue
+            if self.pattern and self._matches(line):
+                self.matches.append(len(self.shown))
+            self.shown.append(line)
+            self.output.write(self._styled(line))
+        excess = len(self.shown) - MAX_LINES
+        if excess > 0:  # the RichLog dropped its oldest lines too: shift the indexes
+            del self.shown[:excess]
+            dropped = sum(1 for i in self.matches if i < excess)
+            self.matches = [i - excess for i in self.matches[dropped:]]
+            self.current = max(-1, self.current - dropped)
         self._status()
 
     def search(self, pattern: str) -> None:

@@ -3,6 +3,7 @@ place every poll so the cursor stays on the same container."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from rich.text import Text
@@ -15,12 +16,14 @@ COLUMNS = (("service", "SERVICE"), ("container", "CONTAINER"), ("status", "STATU
            ("health", "HEALTH"), ("ports", "PORTS"), ("cpu", "CPU %"), ("memory", "MEMORY"))
 STATE_STYLES = {"running": "green", "exited": "red", "dead": "red", "paused": "yellow",
                 "restarting": "yellow", "created": "dim", "not created": "dim"}
+HEALTH_SUFFIX = re.compile(r" \((healthy|unhealthy|health: starting)\)$")
 HEALTH_STYLES = {"healthy": "green", "unhealthy": "bold red", "starting": "yellow"}
 
 
 def cells(row: ServiceRow) -> tuple[str | Text, ...]:
+    status = HEALTH_SUFFIX.sub("", row.status)  # the HEALTH column says it
     return (row.service, row.container or "-",
-            Text(row.status, style=STATE_STYLES.get(row.state, "")),
+            Text(status, style=STATE_STYLES.get(row.state, "")),
             Text(row.health, style=HEALTH_STYLES.get(row.health, "")),
             row.ports, row.cpu_text, row.memory_text)
 
@@ -29,7 +32,7 @@ class ServicesTable(DataTable[str | Text]):
     """Rows keyed by ServiceRow.key; `selected` is the row under the cursor."""
 
     DEFAULT_CSS = """
-    ServicesTable { height: auto; max-height: 50%; }
+    ServicesTable { height: auto; }
     """
 
     @dataclass
@@ -61,7 +64,7 @@ class ServicesTable(DataTable[str | Text]):
             for r in rows:
                 if self.rows_by_key[r.key] != r:
                     for (column, _), value in zip(COLUMNS, cells(r), strict=True):
-                        self.update_cell(r.key, column, value)
+                        self.update_cell(r.key, column, value, update_width=True)
             self.rows_by_key = fresh
         else:
             self.clear()

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from compose.cli.commands import _run_flags
 from compose.cli.commands.image import ellipsis, go_template, since, table
 from compose.cli.context import Context
 from compose.errors import UsageError
@@ -61,7 +62,21 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stop-timeout", type=float)
     p.add_argument("--rm", action="store_true")
     p.add_argument("--health-cmd")
+    p.add_argument("--health-interval")
+    p.add_argument("--health-timeout")
+    p.add_argument("--health-retries", type=int)
+    p.add_argument("--health-start-period")
     p.add_argument("--no-healthcheck", action="store_true")
+    p.add_argument("--mount", action="append", default=[])
+    p.add_argument("--dns", action="append", default=[])
+    p.add_argument("--dns-search", action="append", default=[])
+    p.add_argument("--dns-option", "--dns-opt", dest="dns_option", action="append",
+                   default=[])
+    p.add_argument("--add-host", action="append", default=[])
+    p.add_argument("--ulimit", action="append", default=[])
+    p.add_argument("--log-driver", default="json-file")
+    p.add_argument("--log-opt", action="append", default=[])
+    p.add_argument("--pid", default="")
     p.add_argument("image")
     p.add_argument("command", nargs=argparse.REMAINDER)
 
@@ -253,15 +268,57 @@ def _filter_match(c: Container, filters: list[str]) -> bool:
             k, has_value, v = value.partition("=")
             if k not in c.labels or (has_value and c.labels[k] != v):
                 return False
-        if key not in ("name", "id", "status", "label"):
+        if key == "exited" and (c.state.status != "exited"
+                                or str(c.state.exit_code) != value):
+            return False
+        if key == "health" and (c.state.health.status if c.state.health else "none") != value:
+            return False
+        if key == "ancestor" and value not in (c.image_id, c.image):
+            return False
+        if key not in ("name", "id", "status", "label", "exited", "health", "ancestor"):
             raise UsageError(f"invalid filter '{key}'")
     return True
 
 
+def _resolve_ancestors(engine: Engine, filters: list[str]) -> list[str]:
+    """`ancestor=<ref or id prefix>` as `ancestor=<image id>` (unknown images match none)."""
+    from engine.api import NotFound
+
+    out = []
+    for f in filters:
+        key, sep, value = f.partition("=")
+        if key == "ancestor" and sep:
+            try:
+                f = f"ancestor={engine.image_inspect(value).id}"
+            except NotFound:
+                pass
+        out.append(f)
+    return out
+
+
+_LS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND",
+               "CreatedAt": "CREATED AT", "RunningFor": "CREATED", "Status": "STATUS",
+               "State": "STATE", "Ports": "PORTS", "Names": "NAMES", "Labels": "LABELS"}
+
+
+def _unescape(template: str) -> str:
+    """docker's formatter turns the two-character `\\t` and `\\n` into tab and newline."""
+    return template.replace("\\t", "\t").replace("\\n", "\n")
+
+
+def _template_table(ctx: Context, template: str, rows: list[dict[str, str]]) -> None:
+    """`--format "table {{.ID}}\\t{{.Status}}"`: a header row, then tab-separated cells."""
+    template = _unescape(template).strip(" ")
+    lines = [go_template(template, _LS_HEADERS).split("\t")]
+    lines += [go_template(template, row).split("\t") for row in rows]
+    table(lines, ctx.stdout)
+
+
 def _ls(ctx: Context, args: argparse.Namespace) -> int:
     engine = ctx.engine()
+    filters = _resolve_ancestors(engine, args.filter)
     containers = [c for c in engine.container_list(all=args.all)
-                  if _filter_match(c, args.filter)]
+                  if _filter_match(c, filters)]
     containers.sort(key=lambda c: c.created, reverse=True)
     if args.quiet:
         for c in containers:
@@ -282,9 +339,12 @@ def _ls(ctx: Context, args: argparse.Namespace) -> int:
         for row in rows:
             print(json.dumps(row), file=ctx.stdout)
         return 0
+    if args.format.startswith("table "):
+        _template_table(ctx, args.format.removeprefix("table "), rows)
+        return 0
     if args.format != "table":
         for row in rows:
-            print(go_template(args.format, row), file=ctx.stdout)
+            print(go_template(_unescape(args.format), row), file=ctx.stdout)
         return 0
     lines = [["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]]
     lines += [[r["ID"], r["Image"], r["Command"], r["RunningFor"], r["Status"], r["Ports"],
@@ -540,26 +600,13 @@ def _ram(text: str | None, flag: str) -> int | None:
 def _spec(args: argparse.Namespace) -> ContainerSpec:
     from engine.api import (
         ContainerSpec,
-        Healthcheck,
+        LogConfig,
         Mount,
-        PortBinding,
         Resources,
         RestartPolicy,
     )
 
-    ports = []
-    for p in args.publish:
-        spec_text, _, proto = p.partition("/")
-        parts = spec_text.rsplit(":", 2)
-        if len(parts) == 1:
-            ip, host, ctr = "", "", parts[0]
-        elif len(parts) == 2:
-            ip, host, ctr = "", parts[0], parts[1]
-        else:
-            ip, host, ctr = parts
-        if not ctr.isdigit():
-            raise UsageError(f"invalid port specification: {p!r}")
-        ports.append(PortBinding(int(ctr), proto or "tcp", ip, host))  # type: ignore[arg-type]
+    ports = [_run_flags.publish(p) for p in args.publish]
     mounts = []
     for v in args.volume:
         bits = v.split(":")
@@ -572,14 +619,15 @@ def _spec(args: argparse.Namespace) -> ContainerSpec:
         mounts.append(Mount(kind, bits[1], source, read_only=ro))  # type: ignore[arg-type]
     for t in args.tmpfs:
         mounts.append(Mount("tmpfs", t.split(":")[0]))
+    mounts.extend(_run_flags.mount(m) for m in args.mount)
     name, _, count = args.restart.partition(":")
     if name not in ("no", "always", "on-failure", "unless-stopped"):
         raise UsageError(f"invalid restart policy {args.restart!r}")
-    healthcheck = None
-    if args.no_healthcheck:
-        healthcheck = Healthcheck(test=("NONE",))
-    elif args.health_cmd:
-        healthcheck = Healthcheck(test=("CMD-SHELL", args.health_cmd))
+    healthcheck = _run_flags.healthcheck(
+        args.health_cmd, args.health_interval, args.health_timeout, args.health_retries,
+        args.health_start_period, args.no_healthcheck)
+    if args.pid and args.pid != "host" and not args.pid.startswith("container:"):
+        raise UsageError(f"invalid --pid {args.pid!r}: expected host or container:NAME")
     return ContainerSpec(
         image=args.image, name=args.name,
         command=tuple(args.command) if args.command else None,
@@ -602,6 +650,11 @@ def _spec(args: argparse.Namespace) -> ContainerSpec:
                             cpuset_cpus=args.cpuset_cpus, pids_limit=args.pids_limit,
                             oom_kill_disable=args.oom_kill_disable),
         network_mode=args.network, ports=tuple(ports),
+        dns=tuple(args.dns), dns_search=tuple(args.dns_search),
+        dns_opt=tuple(args.dns_option), extra_hosts=tuple(args.add_host),
+        ulimits=tuple(_run_flags.ulimit(u) for u in args.ulimit),
+        log_config=LogConfig(args.log_driver, _run_flags.log_options(args.log_opt)),
+        pid_mode=args.pid,
         auto_remove=args.rm and getattr(args, "detach", True))
 
 

@@ -138,7 +138,8 @@ def render(samples: list[Sample], fmt: str, truncate: bool = True) -> str:
     """The text of one round: a table, JSON lines or a template's lines."""
     records = [s.record(truncate) for s in samples]
     if fmt == "json":
-        return "".join(json.dumps(r, sort_keys=True) + "\n" for r in records)
+        return "".join(json.dumps(r, sort_keys=True, separators=(",", ":")) + "\n"
+                       for r in records)
     template = DEFAULT_TEMPLATE if fmt == "table" else fmt
     header = fmt == "table" or template.startswith("table ")
     body = template.removeprefix("table ").replace("\\t", "\t")

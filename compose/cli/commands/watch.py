@@ -13,6 +13,8 @@ from compose.cli.context import Context
 from compose.cli.project import Project, load_project
 from compose.errors import UsageError
 
+LARGE_BATCH = 1000  # more changes than this in one batch earn a note (as Compose)
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("services", nargs="*")
@@ -101,9 +103,12 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
     applier.initial_sync(rules)
 
     def on_batch(batch: list[str]) -> None:
+        if len(batch) > LARGE_BATCH:
+            applier.say("Large batch of file changes detected. If you just switched "
+                        "branches, this is expected.")
         plan = plan_batch(batch, rules)
         if plan:
-            applier.apply(plan)
+            applier.handle(plan)
 
     previous = signal.getsignal(signal.SIGTERM)
     main_thread = threading.current_thread() is threading.main_thread()

@@ -99,3 +99,33 @@ def test_parse_size() -> None:
     assert parse_size("1k") == 1024 and parse_size("512") == 512
     with pytest.raises(InvalidArgument):
         parse_size("ten")
+
+
+def test_tail_reads_from_the_end_across_rotated_files(tmp_path: Path) -> None:
+    path = tmp_path / "c-json.log"
+    w = LogWriter(path, max_size=1000, max_file=5)
+    for i in range(40):
+        w.write("stdout", f"{i}\n".encode())
+    w.close()
+    assert len(list(tmp_path.iterdir())) > 2
+    all_lines = texts(read_logs(path))
+    for n in (0, 1, 7, 15, 1000):
+        assert texts(read_logs(path, tail=n)) == (all_lines[-n:] if n else [])
+
+
+def test_tail_of_a_big_log_is_fast_and_follow_continues_cleanly(tmp_path: Path) -> None:
+    path = tmp_path / "c-json.log"
+    record = json.dumps({"log": "x" * 100 + "\n", "stream": "stdout",
+                         "time": timestamp()}) + "\n"
+    path.write_text(record * 100_000 + json.dumps(
+        {"log": "last\n", "stream": "stderr", "time": timestamp()}) + "\n" + '{"log": "par')
+    t0 = time.monotonic()
+    assert [(ln.stream, ln.text) for ln in read_logs(path, tail=1)] == [("stderr", "last\n")]
+    assert time.monotonic() - t0 < 0.2  # it did not parse 100k lines
+    calls = iter([True, True, False])
+    follower = read_logs(path, tail=1, follow=True, alive=lambda: next(calls, False),
+                         poll=0.01)
+    assert next(follower).text == "last\n"
+    with path.open("a") as f:  # the partial line is completed later: seen once, whole
+        f.write('tial\\n", "stream": "stdout", "time": "' + timestamp() + '"}\n')
+    assert [ln.text for ln in follower] == ["partial\n"]

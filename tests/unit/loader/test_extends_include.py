@@ -51,7 +51,8 @@ def test_extends_cycle_names_the_chain(tmp_path: Path) -> None:
     with pytest.raises(CycleError) as info:
         load_project(tmp_path, files)
     compose = tmp_path / "compose.yaml"
-    assert str(info.value) == (f"Circular reference: a in {compose} extends b in {compose}"
+    assert str(info.value) == (f"{compose}:2:26: services.a.extends: "
+                               f"Circular reference: a in {compose} extends b in {compose}"
                                f" extends c in {compose} extends a in {compose}")
 
 
@@ -110,8 +111,10 @@ def test_include_parent_environment_wins(tmp_path: Path) -> None:
 def test_include_cycle(tmp_path: Path) -> None:
     files = {"compose.yaml": "include: [b.yaml]\nservices: {a: {image: a}}\n",
              "b.yaml": "include: [compose.yaml]\nservices: {b: {image: b}}\n"}
-    with pytest.raises(CycleError, match="include cycle detected"):
+    with pytest.raises(CycleError, match="include cycle detected") as info:
         load_project(tmp_path, files)
+    # located at the `include` entry that closes the cycle
+    assert str(info.value).startswith(f"{tmp_path / 'b.yaml'}:1:11: include[0]: ")
 
 
 NESTED = {
