@@ -7,7 +7,6 @@ is built; `find_cycle`, used by every `config`, is plain Python.
 
 from __future__ import annotations
 
-import html
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -171,6 +170,8 @@ class ServiceGraph:
     def to_dot(self, project: str, *, image: bool = False, ports: bool = False,
                networks: bool = False, indent: str = "\t") -> str:
         """Graphviz DOT in the form of `docker compose alpha viz`, in a stable order."""
+        import html  # only pictures need it; `config` checks cycles through this module
+
         lines = [f'digraph "{project}" {{', f"{indent}layout=dot;"]
         for name in self.order():
             label = f'<font point-size="15">{html.escape(name)}</font>'

@@ -192,24 +192,33 @@ _CASTS: dict[tuple[str, ...], str] = {
 }
 
 
-_CASTS_BY_SHAPE: dict[tuple[int, str], list[tuple[tuple[str, ...], str]]] = {}
+# indexed by (length, first part, last part); patterns ending in `*` by (length, first)
+_CASTS_BY_END: dict[tuple[int, str, str], list[tuple[tuple[str, ...], str]]] = {}
+_CASTS_ANY_END: dict[tuple[int, str], list[tuple[tuple[str, ...], str]]] = {}
 for _pattern, _kind in _CASTS.items():
-    _CASTS_BY_SHAPE.setdefault((len(_pattern), _pattern[0]), []).append((_pattern, _kind))
+    if _pattern[-1] in (_ANY, _LIST):
+        _CASTS_ANY_END.setdefault((len(_pattern), _pattern[0]), []).append((_pattern, _kind))
+    else:
+        _CASTS_BY_END.setdefault((len(_pattern), _pattern[0], _pattern[-1]), []).append(
+            (_pattern, _kind))
 
 
 def cast_for(path: Path) -> str | None:
     """The type the value at `path` is cast to after interpolation, if any."""
     if not path or not isinstance(path[0], str):
         return None
-    for pattern, kind in _CASTS_BY_SHAPE.get((len(path), path[0]), ()):
-        for want, part in zip(pattern, path, strict=True):
-            if want == _LIST:
-                if not isinstance(part, int):
+    length, first = len(path), path[0]
+    candidates = _CASTS_BY_END.get((length, first, path[-1]), ())  # type: ignore[arg-type]
+    for group in (candidates, _CASTS_ANY_END.get((length, first), ())):
+        for pattern, kind in group:
+            for want, part in zip(pattern, path, strict=True):
+                if want == _LIST:
+                    if not isinstance(part, int):
+                        break
+                elif want != _ANY and want != part:
                     break
-            elif want != _ANY and want != part:
-                break
-        else:
-            return kind
+            else:
+                return kind
     return None
 
 
