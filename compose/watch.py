@@ -55,7 +55,7 @@ class Rule:
     path: str  # absolute host path
     action: str
     target: str = ""
-    ignore: PathMatcher = field(default_factory=lambda: PathMatcher("/", []))
+    ignore: PathMatcher = field(default_factory=lambda: PathMatcher("/"))
     include: PathMatcher | None = None  # None: every path
     exec: ExecHook | None = None
     initial_sync: bool = False
@@ -147,7 +147,7 @@ def watch_rules(data: Mapping[str, Any], services: Iterable[str] = (), *,
         if not triggers:
             continue
         build = svc.get("build")
-        context_ignore = PathMatcher("/", [])
+        context_ignore = PathMatcher("/")
         if build:
             context = os.path.join(working_dir, str(build.get("context") or "."))
             context_ignore = PathMatcher.of(
@@ -191,7 +191,7 @@ class AnyMatcher(PathMatcher):
     """Ignored when any of the matchers ignores the path."""
 
     def __init__(self, *parts: PathMatcher) -> None:
-        super().__init__("/", [])
+        super().__init__("/")
         self.parts = parts
 
     def __bool__(self) -> bool:
@@ -480,23 +480,29 @@ def prune_replaced(engine: Engine, before: Mapping[str, str]) -> list[str]:
 
 
 def watch_loop(paths: list[str], on_batch: Callable[[list[str]], None], *,
+               on_ready: Callable[[], None] = lambda: None,
                debouncer: Debouncer | None = None, stop: Any = None,
                tick_ms: int = 100) -> None:
     """Feed file events on `paths` (watchfiles) through the debouncer and call
-    `on_batch` with each batch until `stop` (a threading.Event) is set; Ctrl-C raises
-    KeyboardInterrupt to the caller."""
+    `on_batch` with each batch until `stop` (a threading.Event) is set; `on_ready` is
+    called once the watcher is in place. Ctrl-C raises KeyboardInterrupt to the caller."""
     import threading
 
     import watchfiles
 
     if not paths:  # nothing exists to watch: wait for Ctrl-C (or `stop`) all the same
+        on_ready()
         (stop or threading.Event()).wait()
         return
     debouncer = debouncer or Debouncer()
+    ready = False
     for changes in watchfiles.watch(*paths, watch_filter=None, debounce=tick_ms * 4,
                                     step=min(50, tick_ms), rust_timeout=tick_ms,
                                     yield_on_timeout=True, stop_event=stop,
                                     ignore_permission_denied=True):
+        if not ready:  # the first yield comes from a watcher that is already running
+            ready = True
+            on_ready()
         debouncer.add(path for _change, path in changes)
         batch = debouncer.due()
         if batch:

@@ -13,6 +13,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any, Literal, Protocol, runtime_checkable
 
+from engine.ignorefile import IgnorePatterns as IgnorePatterns  # re-exported
+from engine.ignorefile import PatternError as IgnorePatternError  # noqa: F401  (re-exported)
+
 # --------------------------------------------------------------------------- errors
 
 
@@ -471,6 +474,8 @@ class Engine(Protocol):
     def container_copy_from(self, ref: str, src: str, dest: str) -> None: ...
     def container_diff(self, ref: str) -> list[tuple[str, str]]: ...
     def container_export(self, ref: str, out: str | IO[bytes]) -> None: ...
+    def container_attach(self, ref: str, stdin: IO[Any] | None, stdout: IO[Any],
+                         stderr: IO[Any], tty: bool) -> int: ...
 
     # networks
     def network_create(self, spec: NetworkSpec) -> Network: ...

@@ -6,98 +6,18 @@ lookup (wildcards, `..` refused) over it."""
 from __future__ import annotations
 
 import os
-import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from engine.api import BuildError
 from engine.build.fstree import DirTree, Tree, clean, escapes
+from engine.ignorefile import IgnorePatterns, PatternError, glob_match
 
 
-@dataclass(frozen=True)
-class Pattern:
-    text: str
-    regex: re.Pattern[str]
-    exclusion: bool
-    dirs: tuple[str, ...]
-
-
-def _compile(pattern: str) -> re.Pattern[str]:
-    out = "^"
-    i = 0
-    while i < len(pattern):
-        ch = pattern[i]
-        if ch == "*":
-            if i + 1 < len(pattern) and pattern[i + 1] == "*":
-                i += 1
-                if i + 1 < len(pattern) and pattern[i + 1] == "/":
-                    i += 1
-                out += ".*" if i + 1 >= len(pattern) else "(.*/)?"
-            else:
-                out += "[^/]*"
-        elif ch == "?":
-            out += "[^/]"
-        elif ch == "\\" and i + 1 < len(pattern):
-            i += 1
-            out += re.escape(pattern[i])
-        elif ch == "[":
-            end = pattern.find("]", i + 1)
-            if end < 0:
-                raise BuildError(f"invalid .dockerignore pattern {pattern!r}: syntax error")
-            body = pattern[i + 1:end]
-            if body.startswith("^"):
-                body = "!" + body[1:]
-            out += "[" + ("^" + body[1:] if body.startswith("!") else body).replace(
-                "\\", "\\\\") + "]"
-            i = end
-        else:
-            out += re.escape(ch)
-        i += 1
-    return re.compile(out + "$")
-
-
-def parse_ignore(text: str) -> list[Pattern]:
-    patterns = []
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        exclusion = line.startswith("!")
-        if exclusion:
-            line = line[1:].strip()
-        line = os.path.normpath(line).lstrip("/") if line else line
-        if line in ("", "."):
-            continue
-        patterns.append(Pattern(line, _compile(line), exclusion, tuple(line.split("/"))))
-    return patterns
-
-
-class Ignore:
-    """Matcher of .dockerignore patterns against context-relative paths."""
-
-    def __init__(self, patterns: list[Pattern]) -> None:
-        self.patterns = patterns
-
-    def excluded(self, relpath: str) -> bool:
-        if not self.patterns:
-            return False
-        parents = relpath.split("/")[:-1]
-        matched = False
-        for p in self.patterns:
-            hit = bool(p.regex.match(relpath))
-            if not hit:
-                for i in range(len(parents)):
-                    if p.regex.match("/".join(parents[:i + 1])):
-                        hit = True
-                        break
-            if hit:
-                matched = not p.exclusion
-        return matched
-
-
-def glob_match(pattern: str, name: str) -> bool:
-    """Go's filepath.Match for one path."""
-    return bool(_compile(pattern).match(name))
+def parse_ignore(text: str) -> IgnorePatterns:
+    try:
+        return IgnorePatterns.parse(text)
+    except PatternError as exc:
+        raise BuildError(str(exc).replace("ignore pattern", ".dockerignore pattern")) from None
 
 
 def has_magic(path: str) -> bool:
@@ -111,7 +31,7 @@ class BuildContext:
         self.root = Path(root)
         if not self.root.is_dir():
             raise BuildError(f"unable to prepare context: path {str(root)!r} not found")
-        self.ignore = Ignore(parse_ignore(self._ignore_text(dockerfile)))
+        self.ignore = parse_ignore(self._ignore_text(dockerfile))
         self.tree = DirTree(self.root, self.ignore.excluded)
 
     def _ignore_text(self, dockerfile: str | None) -> str:

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from engine.api import BuildError
-from engine.build.context import BuildContext, Ignore, find_sources, parse_ignore
+from engine.build.context import BuildContext, find_sources, parse_ignore
 
 
 def excluded(patterns: str, path: str) -> bool:
-    return Ignore(parse_ignore(patterns)).excluded(path)
+    return parse_ignore(patterns).excluded(path)
 
 
 @pytest.mark.parametrize(("patterns", "path", "expected"), [
