@@ -249,11 +249,12 @@ def docker_for_bench(disabled: bool) -> Iterator[None]:
     sys.path.insert(0, str(ROOT / "bench"))
     from docker_env import private_dockerd
 
-    saved = {k: os.environ.get(k) for k in ("DOCKER_HOST", "DOCKER_CONFIG")}
+    saved = {k: os.environ.get(k) for k in ("DOCKER_HOST", "DOCKER_CONFIG", "PATH")}
     with private_dockerd() as docker:
         try:
-            if docker is not None:
-                os.environ.update({k: docker.env()[k] for k in saved})
+            if docker is not None:  # its own CLI (Debian's, same version) first on PATH
+                os.environ.update({k: docker.env()[k] for k in ("DOCKER_HOST", "DOCKER_CONFIG")})
+                os.environ["PATH"] = f"{Path(docker.cli).parent}:{saved['PATH'] or ''}"
             yield
         finally:
             for key, value in saved.items():

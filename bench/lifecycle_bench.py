@@ -28,6 +28,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -154,10 +155,19 @@ def docker_tool(docker: DockerEnv, tar: Path) -> Tool:
     return Tool("docker compose", [REFERENCE], env)
 
 
-def remove_pycompose_cgroups(parent: str) -> None:
+def remove_pycompose_leftovers(tool: Tool) -> None:
+    """Whatever an interrupted run left in the temporary data root, then the cgroup parent."""
+    from engine.local import LocalEngine
     from engine.runtime.cgroups import CgroupDriver, remove_parent
 
-    driver = CgroupDriver.detect(parent)
+    engine = LocalEngine(Path(tool.env["PYCOMPOSE_ROOT"]))
+    for container in engine.container_list(all=True):
+        with contextlib.suppress(Exception):
+            engine.container_remove(container.id, force=True)
+    for network in engine.network_list():
+        with contextlib.suppress(Exception):
+            engine.network_remove(network.id)
+    driver = CgroupDriver.detect(tool.env["PYCOMPOSE_CGROUP_PARENT"])
     for _ in range(50):  # monitors remove their groups as they exit
         if not driver.list_ids():
             break
@@ -214,6 +224,10 @@ def main() -> int:
         return 1
     from tests.conftest import make_busybox_rootfs_tar
 
+    def interrupted(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt("SIGTERM")
+
+    signal.signal(signal.SIGTERM, interrupted)  # so that the cleanup below runs
     kinds = args.project or list(PROJECTS)
     work = Path(tempfile.mkdtemp(prefix="pyc-lifecycle-"))
     tools: list[Tool] = []
@@ -236,8 +250,9 @@ def main() -> int:
                 for _ in range(args.runs):  # interleaved, so load drifts hit both alike
                     for tool in tools:
                         one_round(tool, kind, workdir, expected, args.wait_timeout)
-        remove_pycompose_cgroups(ours.env["PYCOMPOSE_CGROUP_PARENT"])
     finally:
+        if tools:
+            remove_pycompose_leftovers(tools[0])
         if mounts_under(work):
             print(f"lifecycle_bench: mounts remain under {work}; left in place", file=sys.stderr)
         else:

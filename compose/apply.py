@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from compose import labels as L
+from compose.changes import ContainerChanges, Pacer, watch
 from compose.convert import ProjectInfo, build_spec, container_spec, network_spec, volume_spec
 from compose.errors import ApplyError
 from compose.plan import Operation, Plan
@@ -38,6 +39,9 @@ class Executor:
     poll: float = POLL
     wait_timeout: float | None = None
     cancelled: threading.Event = field(default_factory=threading.Event)
+    _changes: ContainerChanges | None = field(default=None, init=False, repr=False)
+    _changes_lock: threading.Lock = field(default_factory=threading.Lock, init=False,
+                                          repr=False)
 
     # ------------------------------------------------------------------ scheduling
 
@@ -49,12 +53,18 @@ class Executor:
         running: dict[Future[None], Operation] = {}
         failures: list[str] = []
         workers = self.parallel if self.parallel > 0 else min(32, max(4, len(pending)))
-        with ThreadPoolExecutor(max_workers=workers or 1) as pool:
-            try:
-                self._schedule(pool, pending, finished, running, failures)
-            except BaseException:  # Ctrl-C: running waits give up, the pool drains
-                self.cancelled.set()
-                raise
+        try:
+            with ThreadPoolExecutor(max_workers=workers or 1) as pool:
+                try:
+                    self._schedule(pool, pending, finished, running, failures)
+                except BaseException:  # Ctrl-C: running waits give up, the pool drains
+                    self.cancelled.set()
+                    if self._changes is not None:
+                        self._changes.close()
+                    raise
+        finally:
+            if self._changes is not None:
+                self._changes.close()
         if failures:
             raise ApplyError(failures[0])
         if pending:
@@ -209,7 +219,9 @@ class Executor:
             self.renderer.event(f"Container {c.name}", working)
         deadline = None if self.wait_timeout is None else time.monotonic() + self.wait_timeout
         todo = {c.name for c in containers}
+        pacer = Pacer(self._watch_changes(), self.poll, self.cancelled)
         while todo:
+            pacer.mark()
             for name in sorted(todo):
                 c = self.engine.container_inspect(name)
                 try:
@@ -224,8 +236,15 @@ class Executor:
             if todo:
                 if deadline is not None and time.monotonic() > deadline:
                     raise ApplyError(f"timeout waiting for {', '.join(sorted(todo))}")
-                if self.cancelled.wait(self.poll):
+                if pacer.pause():
                     raise ApplyError("cancelled")
+
+    def _watch_changes(self) -> ContainerChanges:
+        """The run's follower of container events, started by the first wait."""
+        with self._changes_lock:
+            if self._changes is None:
+                self._changes = watch(self.engine)
+            return self._changes
 
     def _service_containers(self, service: str) -> list[Container]:
         from compose.observe import project_containers
@@ -296,7 +315,18 @@ def wait_ready(engine: Engine, project: str, services: set[str], renderer: Rende
             if c.labels.get(L.SERVICE) in services}
     for name in sorted(todo):
         renderer.event(f"Container {name}", "Waiting")
+    changes = watch(engine) if todo else None
+    try:
+        _wait_ready(engine, todo, renderer, deadline, Pacer(changes, poll), completed_ok)
+    finally:
+        if changes is not None:
+            changes.close()
+
+
+def _wait_ready(engine: Engine, todo: dict[str, str], renderer: Renderer,
+                deadline: float | None, pacer: Pacer, completed_ok: set[str] | None) -> None:
     while todo:
+        pacer.mark()
         for name, service in sorted(todo.items()):
             c = engine.container_inspect(name)
             if service in (completed_ok or set()) and c.state.status == "exited":
@@ -315,7 +345,7 @@ def wait_ready(engine: Engine, project: str, services: set[str], renderer: Rende
             if deadline is not None and time.monotonic() > deadline:
                 raise ApplyError("timeout waiting for "
                                  f"{', '.join(sorted(todo))} to be running or healthy")
-            time.sleep(poll)
+            pacer.pause()
 
 
 def apply(plan: Plan, engine: Engine, info: ProjectInfo, data: Mapping[str, Any],

@@ -306,6 +306,7 @@ class _UpPlanner:
         self.resource_ops: dict[str, int] = {}
         self.image_ops: dict[str, int] = {}
         self.started: dict[str, list[int]] = {}  # service -> last operation of each replica
+        self.created: dict[str, list[int]] = {}  # service -> its container creations
         self.recreated: set[str] = set()
         self.waits: dict[tuple[str, str], int] = {}  # (service, condition) -> wait op
         self.dependents: dict[int, list[str]] = {}  # wait op -> services waiting on it
@@ -336,7 +337,12 @@ class _UpPlanner:
         if self.options.run and name in self.options.services:
             self.started[name] = []  # `run` makes its own container
             return
-        self.started[name] = self.replicas(name, svc, want, deps + waits, restart_after)
+        # As Compose: containers are created up front (after those of the services they
+        # depend on, which they may refer to); only starting them waits on conditions.
+        created = [op for dep in (svc.get("depends_on") or {})
+                   for op in self.created.get(dep, [])]
+        self.started[name] = self.replicas(name, svc, want, deps, waits, restart_after,
+                                           deps + created)
 
     def dependencies(self, name: str, svc: Mapping[str, Any]) -> tuple[list[int], list[int]]:
         """(operations the service's containers wait for, those after which a running
@@ -369,10 +375,12 @@ class _UpPlanner:
                 restart_after += ready
         return waits, restart_after
 
-    def replicas(self, name: str, svc: Mapping[str, Any], want: int, deps: list[int],
-                 restart_after: list[int]) -> list[int]:
+    def replicas(self, name: str, svc: Mapping[str, Any], want: int, resources: list[int],
+                 waits: list[int], restart_after: list[int],
+                 create_deps: list[int]) -> list[int]:
         """Operations for the replicas; returns the last operation of each."""
         b, options = self.b, self.options
+        deps = resources + waits
         svc_hash = service_hash(svc)
         image = image_id(self.observed, image_ref(self.data["name"], name, svc))
         existing = [c for c in self.observed.containers if c.service == name and not c.oneoff]
@@ -413,9 +421,11 @@ class _UpPlanner:
             fields = {"service": name, "number": number,
                       "target": container_name(self.data["name"], name, number, svc)}
             cause = "no existing container" if not existing else f"scale up to {want}"
-            op = b.add(OpType.CREATE_CONTAINER, resource, cause, deps, **fields)
+            op = b.add(OpType.CREATE_CONTAINER, resource, cause, create_deps, **fields)
+            self.created.setdefault(name, []).append(op)
             if not options.no_start:
-                op = b.add(OpType.START_CONTAINER, resource, "created", [op], **fields)
+                op = b.add(OpType.START_CONTAINER, resource, "created", [op, *waits],
+                           **fields)
             last.append(op)
         return last
 

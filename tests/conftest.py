@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import tarfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -24,6 +24,19 @@ def pytest_configure(config: pytest.Config) -> None:
 
     os.environ.setdefault("PYCOMPOSE_DNS_UPSTREAM", "none")
     leakcheck.register(config)
+
+
+TEST_FAILED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
+                              ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Remember a failed setup or call, for fixtures that keep evidence (engine_root)."""
+    report: pytest.TestReport = yield
+    if report.failed:
+        item.stash[TEST_FAILED] = True
+    return report
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -102,9 +115,11 @@ def engine_root(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Path
     root = tmp_path / "engine"
     root.mkdir()
     yield root
-    if IS_ROOT:
-        from tests import leakcheck, rootsweep
+    from tests import leakcheck, rootsweep
 
+    if request.node.stash.get(TEST_FAILED, False):  # the logs outlive the root
+        rootsweep.keep_logs(root, tmp_path / "engine-logs")
+    if IS_ROOT:
         leakcheck.note_fixture_sweep(request.config, request.node.nodeid,
                                      rootsweep.sweep_root(root))
     shutil.rmtree(root, ignore_errors=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,9 +30,10 @@ from tests import hostscan, rootsweep
 
 SETTLE_SECONDS = 5.0  # monitors and responders exit asynchronously after a remove
 CONCURRENCY_EVERY = 3.0
-SESSION_MARKERS = ("pytest", "pycompose", "compose.cli.main")
+SESSION_PROGRAMS = ("pytest", "py.test", "pycompose", "compose.cli.main")
 DEFAULT_CGROUP_PARENT = "pycompose"
 PLUGIN_NAME = "pycompose-leakcheck"
+TAGGED = re.compile(r'pycompose:(\S+?)"')
 # Python's own helper processes; they exit with the pytest process.
 PYTHON_HELPERS = ("multiprocessing.resource_tracker", "multiprocessing.forkserver")
 FOREIGN_SHOWN = 20
@@ -136,7 +138,7 @@ class LeakCheck:
         for p in procs.values():
             if p.pid in mine or p.comm.startswith("pyc-"):
                 continue
-            if not any(m in p.cmdline for m in SESSION_MARKERS):
+            if not _is_session(p.cmdline):
                 continue
             if hostscan.descends_from(p, me, procs):
                 continue
@@ -230,9 +232,10 @@ class LeakCheck:
             tr.section("left by tests, removed by the engine_root fixture", sep="-")
             for line in self.fixture_sweeps:
                 tr.write_line(f"  {line}")
+        tr.write_line(f"leakcheck: {len(self.leaks)} leak(s) of this session, "
+                      f"{len(self.foreign)} new resource(s) of unknown origin "
+                      f"({self.seconds:.1f}s of checks)")
         if not self.leaks and not self.foreign:
-            tr.write_line(f"leakcheck: nothing left behind on the host "
-                          f"({self.seconds:.1f}s of checks)")
             return
         if self.leaks:
             tr.section("LEAKS: this session left these on the host", sep="=", red=True)
@@ -295,14 +298,40 @@ class LeakCheck:
                 why = f"in the cgroup of a container made by {self.own.containers[cid]}"
             elif any(c.strip("/").split("/")[0] in self.own.cgroup_parents for c in ours_cg):
                 why = "in a cgroup of this session"
+            elif self._elsewhere(p.pid, procs):
+                continue  # another data root's container: someone else's
             what = f"pid {p.pid} ({p.comm}) {p.cmdline[:100]}"
             sweep = (lambda p=p: rootsweep.kill_processes([p])) if why else None
             out.append(Leak("process", what, why, sweep))
         return out
 
+    def _elsewhere(self, pid: int, procs: dict[int, hostscan.Proc]) -> bool:
+        """Whether `pid` is, or runs under, an engine process serving another data root
+        (one that is not under this session's basetemp)."""
+        assert self.own is not None
+        for _ in range(8):
+            p = procs.get(pid)
+            if p is None or pid <= 1:
+                return False
+            if p.comm.startswith("pyc-"):
+                paths = [x for x in hostscan.proc_paths(pid) if "/containers/" in x
+                         or x.endswith("/run/dns")]
+                return bool(paths) and not any(
+                    hostscan.under(x, self.own.basetemp) for x in paths)
+            pid = p.ppid
+        return False
+
+    def _others_bridge(self, name: str, owners: dict[str, str]) -> bool:
+        """A bridge registered by a data root that is not ours and still exists."""
+        assert self.own is not None
+        owner = owners.get(name, "")
+        return bool(owner) and not hostscan.under(owner, self.own.basetemp) \
+            and os.path.isdir(owner)
+
     def _cgroups(self) -> list[Leak]:
         assert self.before is not None and self.own is not None
         out = []
+        procs = hostscan.processes()
         new = sorted(hostscan.cgroup_dirs() - self.before.cgroups,
                      key=lambda p: p.count("/"), reverse=True)
         for path in new:
@@ -317,6 +346,8 @@ class LeakCheck:
                 why = f"container made by {self.own.containers[child]}"
             elif parent in self.own.cgroup_parents:
                 why = f"cgroup parent set by {self.own.cgroup_parents[parent]}"
+            elif any(self._elsewhere(pid, procs) for pid in hostscan.cgroup_procs(path)):
+                continue
             sweep = (lambda path=path: rootsweep.remove_cgroup(path)) if why else None
             out.append(Leak("cgroup", path, why, sweep))
         return out
@@ -341,6 +372,8 @@ class LeakCheck:
             elif master and (master in bridges or hostscan.under(owners.get(master, "/-"),
                                                                   self.own.basetemp)):
                 why = f"attached to this session's bridge {master}"
+            elif self._others_bridge(name, owners) or self._others_bridge(master, owners):
+                continue
             sweep = None
             if why and name.startswith("pc-"):
                 def sweep(name: str = name) -> None:
@@ -359,16 +392,25 @@ class LeakCheck:
         now = hostscan.iptables_lines() | hostscan.nft_lines()
         bridges = self.own.bridges
         tags = {f"pycompose:{c[:12]}": test for c, test in self.own.containers.items()}
+        owners = hostscan.bridge_owners()
         out = []
         for line in sorted(now - self.before.rules):
             why = ""
             bridge = next((b for b in bridges if f"pycompose:{b}" in line), None)
             tag = next((t for t in tags if t in line), None)
+            sweep = None
             if bridge:
                 why = f"bridge of a network made by {bridges[bridge]}"
+
+                def sweep(bridge: str = bridge) -> None:
+                    from engine.network import firewall
+
+                    firewall.remove(bridge)
             elif tag:
                 why = f"container made by {tags[tag]}"
-            out.append(Leak("rule", line, why))
+            elif any(self._others_bridge(b, owners) for b in TAGGED.findall(line)):
+                continue
+            out.append(Leak("rule", line, why, sweep))
         for line in sorted(self.before.rules - now):
             if " policy " in line:  # a built-in chain's policy changed (e.g. FORWARD)
                 out.append(Leak("rule", f"changed: was `{line}`", ""))
@@ -395,12 +437,19 @@ class LeakCheck:
                 owner = hostscan.bridge_owners().get(Path(entry).name, "")
                 if owner and hostscan.under(owner, self.own.basetemp):
                     why = f"registered by data root {owner}"
+                elif self._others_bridge(Path(entry).name, hostscan.bridge_owners()):
+                    continue
             out.append(Leak("run-file", entry, why))
         return out
 
     @staticmethod
     def _simple(kind: str, names: set[str]) -> list[Leak]:
         return [Leak(kind, n, "") for n in sorted(names)]
+
+
+def _is_session(cmdline: str) -> bool:
+    """A pytest run or a pycompose command (`python -m pytest`, `.venv/bin/pycompose`...)."""
+    return any(os.path.basename(word) in SESSION_PROGRAMS for word in cmdline.split())
 
 
 def register(config: pytest.Config) -> None:

@@ -115,6 +115,24 @@ def unmount_under(root: Path) -> list[str]:
     return points
 
 
+def keep_logs(root: Path, dest: Path, limit: int = 64 * 1024) -> list[Path]:
+    """Copy the tail of every container's monitor.log and json log out of `root` (about to
+    be deleted) into `dest`, so a failed test can still be diagnosed. Returns the copies."""
+    kept = []
+    for log in sorted(root.glob("containers/*/monitor.log")) + \
+            sorted(root.glob("containers/*/*-json.log")):
+        with contextlib.suppress(OSError):
+            with open(log, "rb") as f:
+                f.seek(max(0, os.fstat(f.fileno()).st_size - limit))
+                data = f.read()
+            if data:
+                dest.mkdir(parents=True, exist_ok=True)
+                copy = dest / f"{log.parent.name[:12]}-{log.name}"
+                copy.write_bytes(data)
+                kept.append(copy)
+    return kept
+
+
 def _remove_nft_rules(ids: list[str]) -> None:
     if not ids or not hostscan.nft_lines():
         return

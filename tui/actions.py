@@ -45,9 +45,9 @@ class ServiceActions:
     and raises (ComposeError, EngineError) when the command fails."""
 
     def __init__(self, options: GlobalOptions, engine: Engine, project: str) -> None:
-        # Commands must act on the project the dashboard shows, whatever found it.
-        self.options = replace(options, project_name=project, progress="plain",
-                               dry_run=False)
+        # Commands must act on the project the dashboard shows, whatever found it; with
+        # the global --dry-run they only say what they would do, as on the command line.
+        self.options = replace(options, project_name=project, progress="plain")
         self.engine = engine
         self.project = project
 
@@ -91,6 +91,8 @@ class ServiceActions:
             argv += ["--env-file", env_file]
         if o.project_directory:
             argv += ["--project-directory", o.project_directory]
+        if o.dry_run:
+            argv.append("--dry-run")
         argv.append("exec")
         if index is not None and index > 1:
             argv += ["--index", str(index)]

@@ -51,12 +51,9 @@ class Project:
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+    from compose.version import version
 
-    try:
-        return version("pycompose")
-    except PackageNotFoundError:
-        return "0.0.0"
+    return version()
 
 
 def load_project(ctx: Context, services: tuple[str, ...] = (), *,

@@ -88,12 +88,12 @@ class FileLoader:
                 from compose.loader.interpolate import interpolate_tree
 
                 cfg = interpolate_tree(cfg, self.environment, source=source, warn=self.warn)
-            if not self.skip_extends:
+            if not self.skip_extends and _uses_extends(cfg):
                 from compose.loader.extends import apply_extends
 
                 apply_extends(cfg, filename, self, resets)
             apply_resets(acc, resets)
-            if not self.skip_include:
+            if not self.skip_include and "include" in cfg:
                 from compose.loader.include import apply_include
 
                 apply_include(cfg, working_dir, self, [*included, filename])
@@ -150,3 +150,10 @@ class FileLoader:
             tree = resolve_relative_paths(tree, working_dir, self.home, self.relative_to())
         resolve_environment(tree, self.environment)
         return tree
+
+
+def _uses_extends(cfg: dict[str, Any]) -> bool:
+    """Whether any service of one file's tree has `extends` (else that phase is skipped)."""
+    services = cfg.get("services")
+    return isinstance(services, dict) and any(
+        isinstance(service, dict) and "extends" in service for service in services.values())

@@ -13,9 +13,9 @@ import gc
 import json
 import math
 import re
-from decimal import Decimal
 from typing import Any
 
+from compose.errors import LoadError
 from compose.loader.canonical_values import StructDict
 
 _YAML_TOP = ("name", "services", "networks", "volumes", "secrets", "configs", "models")
@@ -40,6 +40,8 @@ def go_json_float(value: float) -> str:
         return str(int(value))
     if abs(value) < 1e-6 or abs(value) >= 1e21:
         return re.sub(r"e-0(\d)$", r"e-\1", repr(value))
+    from decimal import Decimal  # rare: floats are few; the import costs start-up time
+
     return format(Decimal(repr(value)), "f")
 
 
@@ -52,7 +54,6 @@ def _go_numbers(value: Any, floats: list[str] | None = None, path: tuple[Any, ..
     Go's json.Marshal refuses them."""
     if isinstance(value, float):
         if math.isnan(value) or math.isinf(value):
-            from compose.errors import LoadError
             from compose.loader.yamlload import go_format_float
 
             raise LoadError(f"json: unsupported value: {go_format_float(value)}",
@@ -68,6 +69,22 @@ def _go_numbers(value: Any, floats: list[str] | None = None, path: tuple[Any, ..
     if isinstance(value, list):
         return [_go_numbers(v, floats, (*path, i)) for i, v in enumerate(value)]
     return value
+
+
+def _json_ready(value: Any, floats: list[str]) -> Any:
+    """escape_dollars and _go_numbers in one walk (the JSON output's hot loop); NaN/Inf
+    raise LoadError without a path (`render_json` walks again to name it)."""
+    kind = type(value)
+    if kind is str:
+        return value.replace("$", "$$")
+    if kind is dict:
+        return {k.replace("$", "$$") if type(k) is str else k: _json_ready(v, floats)
+                for k, v in value.items()}
+    if kind is list:
+        return [_json_ready(v, floats) for v in value]
+    if isinstance(value, str | dict | list):  # subclasses: the general walks
+        return _go_numbers(escape_dollars(value), floats)
+    return _go_numbers(value, floats)
 
 
 def _dotted(path: tuple[Any, ...]) -> str:
@@ -157,7 +174,15 @@ def service_json(service: dict[str, Any]) -> dict[str, Any]:
 
 def render_json(data: dict[str, Any]) -> str:
     top = json_view(data)
-    text = _go_json_dumps(escape_dollars(top), indent=2)
+    floats: list[str] = []
+    try:
+        ready = _json_ready(top, floats)
+    except LoadError:
+        _go_numbers(top)  # the same error, with the key path
+        raise
+    text = json.dumps(ready, ensure_ascii=False, indent=2)
+    if floats:
+        text = _FLOAT_TOKEN.sub(lambda m: floats[int(m[1])], text)
     return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
             .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
 
@@ -352,8 +377,10 @@ def _scalar(value: Any, indent: int, is_key: bool = False) -> str:
     if isinstance(value, float):
         return _yaml_float(value)
     s = str(value)
+    if "\n" not in s:
+        return _one_line(s)
     plain, single, block = _analyze(s)
-    if "\n" in s and not is_key:
+    if not is_key:
         if block and s.strip("\n"):
             chomp = "-" if not s.endswith("\n") else "+" if s.endswith("\n\n") else ""
             pad = " " * (indent + 2)
@@ -364,6 +391,20 @@ def _scalar(value: Any, indent: int, is_key: bool = False) -> str:
         return _double_quoted(s)
     if _resolves_to_non_string(s):
         return _double_quoted(s)
+    if plain:
+        return s
+    if single:
+        return "'" + s.replace("'", "''") + "'"
+    return _double_quoted(s)
+
+
+@functools.lru_cache(maxsize=8192)
+def _one_line(s: str) -> str:
+    """A string without line breaks as yaml.v3 writes it (keys and values repeat a lot:
+    cached)."""
+    if _resolves_to_non_string(s):
+        return _double_quoted(s)
+    plain, single, _ = _analyze(s)
     if plain:
         return s
     if single:

@@ -14,7 +14,6 @@ import datetime
 import math
 import re
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 import yaml
@@ -119,6 +118,8 @@ def go_format_float(value: float) -> str:
         return "+Inf" if value > 0 else "-Inf"
     if value == 0:
         return "-0" if math.copysign(1.0, value) < 0 else "0"
+    from decimal import Decimal  # rare: floats are few; the import costs start-up time
+
     sign = "-" if value < 0 else ""
     exact = Decimal(repr(abs(value))).normalize()  # repr: the shortest round-trip digits
     digits = "".join(str(d) for d in exact.as_tuple().digits)

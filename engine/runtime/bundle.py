@@ -37,6 +37,11 @@ One directory per container, `<data root>/containers/<id>/` (id = 64 hex digits)
                       mount namespace, so nothing is left mounted on the host
     hosts resolv.conf hostname   bind-mounted read-write at /etc/... in the container
 
+Runtime files live under the store's run dir, `<run dir>/containers/<id>/`:
+
+    attach.sock       the monitor's attach socket (protocol in attach.py), present while
+                      the monitor runs; the directory goes with it
+
 The status written is the monitor's view; readers report a live status (running,
 paused, restarting) whose monitor is gone (pid + start time + boot id) as `dead`.
 Removing a container removes the directory.
@@ -45,6 +50,7 @@ Removing a container removes the directory.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import secrets
 import types
@@ -90,6 +96,10 @@ def state_path(store: Store, cid: str) -> Path:
 
 def log_path(store: Store, cid: str) -> Path:
     return bundle_dir(store, cid) / f"{cid}-json.log"
+
+
+def attach_dir(store: Store, cid: str) -> Path:
+    return store.run_dir / "containers" / cid
 
 
 def stop_request_path(store: Store, cid: str) -> Path:
@@ -170,11 +180,17 @@ def _build(tp: Any, value: Any) -> Any:
             return tuple(_build(items[0], v) for v in value)
         return tuple(_build(a, v) for a, v in zip(items, value, strict=False))
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
-        hints = typing.get_type_hints(tp)
-        names = {f.name for f in dataclasses.fields(tp)}
-        kwargs = {k: _build(hints[k], v) for k, v in value.items() if k in names}
+        hints = _field_types(tp)
+        kwargs = {k: _build(hints[k], v) for k, v in value.items() if k in hints}
         return tp(**kwargs)
     return value
+
+
+@functools.cache
+def _field_types(tp: type) -> dict[str, Any]:
+    """A dataclass's resolved field types by name (typing.get_type_hints is slow)."""
+    hints = typing.get_type_hints(tp)
+    return {f.name: hints[f.name] for f in dataclasses.fields(tp)}
 
 
 def record_from(cfg: dict[str, Any], state: dict[str, Any], status: str | None = None,

@@ -125,6 +125,7 @@ def container_init(plan: LaunchPlan, fds: ChildFds) -> None:
             sc.setdomainname(plan.domainname)
         rootfs.prepare(plan.rootfs)
         from engine.runtime import caps as capmod
+        from engine.runtime import seccomp
         from engine.runtime.limits import apply_ulimits
 
         go = b""
@@ -142,6 +143,8 @@ def container_init(plan: LaunchPlan, fds: ChildFds) -> None:
             os.makedirs(proc.cwd, exist_ok=True)
         apply_ulimits(proc.ulimits)
         path = _lookup(proc.args[0], env)
+        if proc.seccomp:  # before the caps drop: without no_new_privs it needs CAP_SYS_ADMIN
+            seccomp.install(proc.seccomp)
         capmod.apply_caps(proc.caps, uid=proc.uid, gid=proc.gid, groups=proc.groups,
                           no_new_privs=proc.no_new_privs)
         try:

@@ -52,6 +52,7 @@ class ProcessPlan:
     caps: frozenset[str] = frozenset()
     no_new_privs: bool = False
     ulimits: tuple[Ulimit, ...] = ()
+    seccomp: bytes | None = None  # a compiled filter (seccomp.py); None: unconfined
 
 
 @dataclass(frozen=True)

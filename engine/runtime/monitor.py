@@ -35,6 +35,8 @@ from typing import Any
 from engine.api import EngineError
 from engine.runtime import bundle
 from engine.runtime import syscalls as sc
+from engine.runtime.attach_hub import MARK as ATTACH
+from engine.runtime.attach_hub import AttachHub
 from engine.runtime.containerinit import (
     ChildFds,
     StartError,
@@ -130,6 +132,11 @@ class Monitor:
         self._pending_stop = False
         self.log = NullWriter() if plan.log_driver == "none" else LogWriter(
             bundle.log_path(store, self.cid), plan.log_max_size, plan.log_max_file)
+        self.hub: AttachHub | None = None
+        try:  # before the first report: a client may connect as soon as start returns
+            self.hub = AttachHub(bundle.attach_dir(store, self.cid))
+        except OSError as e:
+            print(f"attach socket: {e}", file=sys.stderr)
 
     def _on_stop_signal(self, signum: int, frame: Any) -> None:
         self._pending_stop = True
@@ -156,8 +163,12 @@ class Monitor:
                 ran = time.monotonic() - run.started
                 if not self._should_restart(code, restart_count):
                     self._finish(code, oom, "exited")
+                    if self.hub is not None:
+                        self.hub.end_run(code)
                     return
                 self._finish(code, oom, "restarting")
+                if self.hub is not None:
+                    self.hub.end_run(code)
                 delay = BACKOFF_START if ran >= BACKOFF_RESET_AFTER else delay
                 if not self._sleep_interruptible(delay):
                     bundle.update_state(self.store, self.cid, status="exited")
@@ -167,6 +178,8 @@ class Monitor:
                 bundle.update_state(self.store, self.cid, restart_count=restart_count)
         finally:
             self.log.close()
+            if self.hub is not None:
+                self.hub.close()
             if self.plan.auto_remove:
                 with contextlib.suppress(Exception):
                     self.engine._container_destroy(self.cid)
@@ -375,6 +388,15 @@ class Monitor:
             sel.register(fd, selectors.EVENT_READ, "log")
         sel.register(run.pidfd, selectors.EVENT_READ, "exit")
         sel.register(self.wake_r, selectors.EVENT_READ, "wake")
+        hub = self.hub
+        if hub is not None:  # the hub owns the container's stdin from here on
+            terminal = run.out_r if self.plan.tty and run.err_r < 0 else -1
+            stdin = terminal if terminal >= 0 else (run.keep[0] if run.keep else -1)
+            if not self.plan.stdin_open:
+                stdin = -1
+            elif stdin != terminal:
+                run.keep = ()
+            hub.begin_run(sel, stdin, terminal)
         health = None
         if self.plan.healthcheck is not None and probe_argv(self.plan.healthcheck.test):
             health = HealthMonitor(self.plan.healthcheck, time.monotonic())
@@ -391,9 +413,14 @@ class Monitor:
                 timeouts.append(self.kill_at - now)
             if health is not None and exited_at is None:
                 timeouts.append((probe.deadline if probe else next_probe) - now)
-            for key, _ in sel.select(max(0.0, min(timeouts))):
+            if hub is not None:
+                hub.flush()
+                timeouts.append(hub.timeout() or 3600.0)
+            for key, mask in sel.select(max(0.0, min(timeouts))):
                 what = key.data
-                if what == "log":
+                if what == ATTACH and hub is not None:
+                    hub.handle(key.fileobj, mask)
+                elif what == "log":
                     try:
                         data = os.read(key.fd, 65536)
                     except BlockingIOError:
@@ -402,6 +429,8 @@ class Monitor:
                         data = b""
                     if data:
                         self.log.write(streams[key.fd], data)
+                        if hub is not None:
+                            hub.output(streams[key.fd], data)
                     else:
                         self.log.flush(streams[key.fd])
                         sel.unregister(key.fd)
@@ -437,6 +466,8 @@ class Monitor:
                     next_probe = now + health.delay(now)
         if probe is not None:
             probe.abort()
+        if hub is not None:
+            hub.detach_selector()
         sel.close()
         for fd in streams:
             self.log.flush(streams[fd])

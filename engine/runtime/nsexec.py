@@ -30,6 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from engine.api import EngineRuntimeError
 from engine.runtime import ops_syscalls as sc
 from engine.runtime.caps import DEFAULT_CAPS, apply_caps
+from engine.runtime.seccomp import install as install_seccomp  # never import after chroot
 
 NAMESPACES = ("ipc", "uts", "net", "pid", "mnt")  # mnt last: it changes our root
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -116,14 +117,17 @@ def spawn_in_container(pid: int, argv: Sequence[str], *,
                        stdin: int | None = None, stdout: int | None = None,
                        stderr: int | None = None, caps: Iterable[str] | None = None,
                        cgroup: object | Sequence[str] | None = None,
-                       no_new_privs: bool = False, start_timeout: float = 30.0) -> int:
+                       no_new_privs: bool = False, start_timeout: float = 30.0,
+                       seccomp: bytes | None = None) -> int:
     """Start `argv` in the container whose init has host pid `pid`; returns X's host pid.
 
     `stdin/stdout/stderr` are fds in the caller (None: /dev/null); with `tty` the process
     gets a new session whose controlling terminal is its stdin (a pty slave from
     `open_pty`). `cgroup` is a `cgroups.Cgroup` or a list of group directories.
-    `caps` defaults to Docker's default set. If the process has not exec'd within
-    `start_timeout` seconds (a frozen cgroup, a stuck mount) the helper is killed.
+    `caps` defaults to Docker's default set; `seccomp` is the container's compiled filter
+    (engine/runtime/seccomp.py), loaded right before the caps drop. If the process has
+    not exec'd within `start_timeout` seconds (a frozen cgroup, a stuck mount) the
+    helper is killed.
     """
     if not argv:
         raise ExecFailed("no command given", 126)
@@ -178,7 +182,7 @@ def spawn_in_container(pid: int, argv: Sequence[str], *,
         try:
             os.close(err_r)
             _child_x(ns_fds, root_fd, cg_fds, stdio, err_w, args, envd, uid, gid, groups,
-                     cwd, tty, capset, no_new_privs)
+                     cwd, tty, capset, no_new_privs, seccomp)
         except BaseException as exc:  # report anything to the caller, never return
             with contextlib.suppress(BaseException):
                 os.write(err_w, f"{code}:{exc}".encode())
@@ -219,7 +223,7 @@ def _read_until_exec(err_r: int, child: int, timeout: float) -> bytes:
 def _child_x(ns_fds: list[int], root_fd: int, cg_fds: list[int], stdio: list[int],
              err_w: int, args: list[bytes], env: dict[str, str], uid: int, gid: int,
              groups: Sequence[int], cwd: str, tty: bool, caps: set[str],
-             no_new_privs: bool) -> None:
+             no_new_privs: bool, seccomp: bytes | None = None) -> None:
     # X itself stays out of the container's cgroups (its memory is not the container's);
     # Y joins them through fds opened on the host side, before it does anything else.
     for fd in ns_fds:
@@ -232,7 +236,7 @@ def _child_x(ns_fds: list[int], root_fd: int, cg_fds: list[int], stdio: list[int
         code = 126
         try:
             code = _child_y(cg_fds, stdio, err_w, args, env, uid, gid, groups, cwd, tty,
-                            caps, no_new_privs)
+                            caps, no_new_privs, seccomp)
         except BaseException as exc:
             with contextlib.suppress(BaseException):
                 os.write(err_w, f"{code}:{exc}".encode())
@@ -258,7 +262,8 @@ def _child_x(ns_fds: list[int], root_fd: int, cg_fds: list[int], stdio: list[int
 
 def _child_y(cg_fds: list[int], stdio: list[int], err_w: int, args: list[bytes],
              env: dict[str, str], uid: int, gid: int, groups: Sequence[int], cwd: str,
-             tty: bool, caps: set[str], no_new_privs: bool) -> int:
+             tty: bool, caps: set[str], no_new_privs: bool,
+             seccomp: bytes | None = None) -> int:
     """Returns the exit code to use if exec fails (after writing the reason)."""
     for fd in cg_fds:
         os.write(fd, b"0")
@@ -274,6 +279,8 @@ def _child_y(cg_fds: list[int], stdio: list[int], err_w: int, args: list[bytes],
         raise ExecFailed(f"chdir to cwd ({cwd!r}) set in config.json failed: "
                          f"{os.strerror(exc.errno or errno.ENOENT).lower()}", 126) from exc
     _reset_signals()
+    if seccomp:  # before the caps drop: without no_new_privs it needs CAP_SYS_ADMIN
+        install_seccomp(seccomp)
     apply_caps(caps, uid=uid, gid=gid, groups=list(groups), no_new_privs=no_new_privs)
     sc.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)
     os.closerange(3, err_w)

@@ -143,8 +143,14 @@ class ContainerOpsService:
         nnp = any(o.replace("=", ":") in ("no-new-privileges:true", "no-new-privileges")
                   for o in c.spec.security_opt)
         cg = self._ops_cgroup(c.id)
+        from engine.runtime import seccomp  # exec'd processes get the container's filter
+
         kwargs: dict[str, Any] = dict(env=env, uid=uid, gid=gid, groups=groups, cwd=cwd,
-                                      caps=caps, cgroup=cg, no_new_privs=nnp)
+                                      caps=caps, cgroup=cg, no_new_privs=nnp,
+                                      seccomp=seccomp.program_for(
+                                          self.store, c.spec.security_opt, c.spec.privileged,
+                                          effective_caps(c.spec.cap_add, c.spec.cap_drop,
+                                                         c.spec.privileged)))
         cmd_text = " ".join(spec.cmd)
         exec_id = secrets.token_hex(32)
         self._ops_emit(c, f"exec_create: {cmd_text}", execID=exec_id)

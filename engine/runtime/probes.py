@@ -111,4 +111,5 @@ def spawn_in_container(pid: int, argv: tuple[str, ...], plan: LaunchPlan, out_fd
     return nsexec.spawn_in_container(
         pid, list(argv), env=list(proc.env), uid=proc.uid, gid=proc.gid,
         groups=list(proc.groups), cwd="/", stdout=out_fd, stderr=out_fd,
-        caps=set(proc.caps), cgroup=cgroup, no_new_privs=proc.no_new_privs)
+        caps=set(proc.caps), cgroup=cgroup, no_new_privs=proc.no_new_privs,
+        seccomp=proc.seccomp)

@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from engine.api import (
     Conflict,
@@ -271,10 +271,14 @@ class ContainerService:
         caps = capmod.effective_caps(spec.cap_add, spec.cap_drop, spec.privileged)
         no_new_privs = any(o.replace("=", ":") in ("no-new-privileges", "no-new-privileges:true")
                            for o in spec.security_opt)
+        from engine.runtime import seccomp
+
         process = ProcessPlan(args=args, env=tuple(proc["env"]), cwd=proc["cwd"],
                               uid=proc["uid"], gid=proc["gid"], groups=tuple(proc["groups"]),
                               caps=frozenset(caps), no_new_privs=no_new_privs,
-                              ulimits=spec.ulimits)
+                              ulimits=spec.ulimits,
+                              seccomp=seccomp.program_for(self.store, spec.security_opt,
+                                                          spec.privileged, caps))
         hc = cfg.get("healthcheck")
         max_size = spec.log_config.option("max-size")
         max_file = spec.log_config.option("max-file")
@@ -490,6 +494,7 @@ class ContainerService:
             with contextlib.suppress(FileNotFoundError):
                 os.rename(d, tmp)
             shutil.rmtree(tmp, ignore_errors=True)
+            shutil.rmtree(bundle.attach_dir(self.store, cid), ignore_errors=True)
             for lock in (bundle.lock_name(cid), f"container-op-{cid}"):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(self.store.path("locks", f"{lock}.lock"))
@@ -562,6 +567,28 @@ class ContainerService:
 
         return read_logs(path, follow=follow, tail=tail, since=since, until=until,
                          alive=alive)
+
+    def container_attach(self, ref: str, stdin: IO[Any] | None, stdout: IO[Any],
+                         stderr: IO[Any], tty: bool) -> int:
+        """Relay stdio to the container's monitor until the container exits; its code.
+
+        A container that already exited (or whose monitor is ending) is replayed from its
+        log instead, so a caller racing a short-lived container still sees its output."""
+        from engine.runtime import attach
+
+        cid = self._container_resolve_id(ref)
+        c = self._container_record(cid)
+        if c.state.status in ("created", "dead"):
+            raise Conflict(f"You cannot attach to a stopped container {c.name}, "
+                           "start it first")
+        code = attach.attach(self.store.run_dir, cid, stdin, stdout, stderr, tty)
+        if code is None:
+            write = {"stdout": attach.writer(stdout), "stderr": attach.writer(stderr)}
+            for line in self.container_logs(cid, follow=True):
+                write[line.stream](line.text.encode())
+        if code is None or code == attach.MONITOR_LOST:
+            return self.container_wait(cid)
+        return code
 
 
 # --------------------------------------------------------------------------- helpers

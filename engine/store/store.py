@@ -28,7 +28,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 DEFAULT_ROOT = "/var/lib/pycompose"
 
@@ -109,11 +109,13 @@ class Store:
             os.close(fd)
 
     def read_events(self, since: float | None = None, until: float | None = None,
-                    follow: bool = False, poll: float = 0.1) -> Iterator[dict[str, Any]]:
+                    follow: bool = False, poll: float = 0.02) -> Iterator[dict[str, Any]]:
         """Events from the journal; with `follow`, keep reading new ones until `until`."""
         self.root.mkdir(parents=True, exist_ok=True)
         self.events_path.touch(exist_ok=True)
         with open(self.events_path, "rb") as f:
+            if since is not None:
+                f.seek(_journal_offset(f, since - JOURNAL_SKEW))
             buf = b""
             while True:
                 chunk = f.readline()
@@ -136,6 +138,37 @@ class Store:
                 if not follow or (until is not None and time.time() > until):
                     return
                 time.sleep(poll)
+
+
+# Writers stamp an event before appending it, so the journal is ordered by time only up
+# to the delay between the two; seeking by time stays this many seconds on the safe side.
+JOURNAL_SKEW = 5.0
+
+
+def _journal_offset(f: BinaryIO, since: float) -> int:
+    """The offset of a line start in the journal `f` at or before the first event with
+    time >= `since` (binary search over offsets; lines are time-ordered up to skew)."""
+    lo, hi = 0, os.fstat(f.fileno()).st_size
+    while hi - lo > 4096:
+        mid = (lo + hi) // 2
+        f.seek(mid)
+        f.readline()  # skip to the start of the next whole line
+        start = f.tell()
+        line = f.readline()
+        t = _event_time(line) if line.endswith(b"\n") else None
+        if t is None or t >= since:
+            hi = mid
+        else:
+            lo = start
+    return lo
+
+
+def _event_time(line: bytes) -> float | None:
+    try:
+        t = json.loads(line).get("time")
+    except (ValueError, AttributeError):
+        return None
+    return float(t) if isinstance(t, int | float) else None
 
 
 def write_atomic(path: str | os.PathLike[str], data: bytes, mode: int = 0o644) -> None:

@@ -304,3 +304,156 @@ def test_b16_cleanup(pyc: Pyc) -> None:
         assert pyc("container", "ls", "-a", "-q").stdout == ""
     finally:
         pyc("container", "rm", "-f", running, code=None)
+
+
+def test_b7_pause_unpause(pyc: Pyc) -> None:
+    pyc("container", "run", "-d", "--network", "none", "--name", "counter", BASE,
+        "sh", "-c", "while :; do date +%s; sleep 0.5; done")
+    try:
+        assert wait_for(lambda: len(logs(pyc, "counter").split()) >= 2, 5)
+        pyc("container", "pause", "counter")
+        assert status(pyc, "counter").endswith("(Paused)")
+        frozen = logs(pyc, "counter")
+        refused = pyc.fails("container", "exec", "counter", "true")
+        assert "is paused" in refused.stderr
+        time.sleep(1.5)
+        assert logs(pyc, "counter") == frozen
+        pyc("container", "unpause", "counter")
+        assert wait_for(lambda: len(logs(pyc, "counter")) > len(frozen), 5)
+        assert re.match(r"Up \d+ seconds?$", status(pyc, "counter")), status(pyc, "counter")
+    finally:
+        pyc("container", "rm", "-f", "counter")
+
+
+def cgroup_dir(pid: int, controller: str) -> Path:
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        _, names, path = line.split(":", 2)
+        if controller in names.split(","):
+            return Path("/sys/fs/cgroup", controller, path.lstrip("/"))
+    raise AssertionError(f"no {controller} cgroup for pid {pid}")
+
+
+def test_b10_resource_limits(pyc: Pyc) -> None:
+    hog = 'x=$(head -c 64000000 /dev/zero | tr "\\0" a); echo done'
+    proc = pyc("container", "run", "--network", "none", "--name", "hog", "--memory", "16m",
+               BASE, "sh", "-c", hog, code=137)
+    assert "done" not in proc.stdout
+    assert inspect(pyc, "hog")["State"]["OOMKilled"] is True
+    pyc("container", "rm", "hog")
+
+    too_many = pyc.fails("container", "run", "--rm", "--network", "none", "--cpus=999", BASE,
+                         "true")
+    assert re.search(r"Range of CPUs is from 0\.01 to \d+\.00, as there are only \d+ CPUs "
+                     r"available", too_many.stderr), too_many.stderr
+    assert pyc("container", "ls", "-a", "-q").stdout == ""
+    bad_cpu = pyc.fails("container", "run", "--rm", "--network", "none", "--cpuset-cpus=64",
+                        BASE, "true")
+    assert "64" in bad_cpu.stderr
+    assert run(pyc, "--ulimit", "nofile=150:300", BASE, "sh", "-c",
+               "ulimit -n; ulimit -Hn").split() == ["150", "300"]
+
+    pyc("container", "run", "-d", "--network", "none", "--name", "limited", "--cpus=.25",
+        "--cpu-shares", "512", "--cpuset-cpus=0", "-m", "16m", BASE, "sleep", "600")
+    try:
+        pid = inspect(pyc, "limited")["State"]["Pid"]
+        cpu = cgroup_dir(pid, "cpu")
+        # this host is hybrid: the v1 cpu controller holds the limits (v2's cpu.max)
+        assert (cpu / "cpu.cfs_quota_us").read_text().strip() == "25000"
+        assert (cpu / "cpu.cfs_period_us").read_text().strip() == "100000"
+        assert (cpu / "cpu.shares").read_text().strip() == "512"
+        assert (cgroup_dir(pid, "cpuset") / "cpuset.cpus").read_text().strip() == "0"
+        stats = pyc("container", "stats", "--no-stream", "limited").stdout.splitlines()
+        assert re.search(r" / 16MiB ", stats[1]), stats
+    finally:
+        pyc("container", "rm", "-f", "limited")
+
+
+HEALTHCHECK_SCRIPT = ("#!/bin/sh\ntest -f /tmp/ready && "
+                      "wget -q -O /dev/null http://127.0.0.1:27017/ready || exit 1\n")
+MONGO_DOCKERFILE = f"""\
+FROM {BASE}
+COPY docker-healthcheck /usr/local/bin/
+HEALTHCHECK CMD ["docker-healthcheck"]
+CMD ["sh", "-c", "sleep 3; touch /tmp/ready; exec httpd -f -p 27017 -h /tmp"]
+"""
+
+
+def test_b12_health_checks(pyc: Pyc, tmp_path: Path) -> None:
+    ctx = write_files(tmp_path / "mongodb", {"Dockerfile": MONGO_DOCKERFILE,
+                                             "docker-healthcheck": HEALTHCHECK_SCRIPT})
+    (ctx / "docker-healthcheck").chmod(0o755)
+    pyc("image", "build", "--progress", "plain", "-t", "mongo-with-check:4.4", ".", cwd=ctx)
+    pyc("container", "run", "-d", "--network", "none", "--name", "mongo-hc",
+        "--health-interval", "1s", "--health-retries", "2", "mongo-with-check:4.4")
+    pyc("container", "run", "-d", "--network", "none", "--name", "mongo-nohc",
+        "--no-healthcheck", "mongo-with-check:4.4")
+    try:
+        assert status(pyc, "mongo-hc").endswith("(health: starting)")
+        health = ("container", "inspect", "--format", "{{.State.Health.Status}}", "mongo-hc")
+        assert wait_for(lambda: pyc(*health).stdout == "healthy\n", 15, 0.3)
+        assert status(pyc, "mongo-hc").endswith("(healthy)")
+        doc = json.loads(pyc("container", "inspect", "--format", "{{json .State.Health}}",
+                             "mongo-hc").stdout)
+        assert doc["Status"] == "healthy" and doc["FailingStreak"] == 0
+        assert doc["Log"] and {"Start", "End", "ExitCode", "Output"} <= set(doc["Log"][-1])
+        assert doc["Log"][-1]["ExitCode"] == 0
+
+        pyc("container", "exec", "mongo-hc", "rm", "/tmp/ready")
+        assert wait_for(lambda: pyc(*health).stdout == "unhealthy\n", 15, 0.3)
+        doc = inspect(pyc, "mongo-hc")
+        assert doc["State"]["Health"]["FailingStreak"] >= 2
+        assert doc["State"]["Running"] is True and doc["RestartCount"] == 0
+        assert status(pyc, "mongo-hc").endswith("(unhealthy)")
+        assert inspect(pyc, "mongo-nohc")["State"].get("Health") is None
+        assert "health" not in status(pyc, "mongo-nohc")
+    finally:
+        pyc("container", "rm", "-f", "mongo-hc", "mongo-nohc")
+
+
+def test_b15_diff_export_cp(pyc: Pyc, tmp_path: Path) -> None:
+    pyc("container", "run", "-d", "--network", "none", "--name", "fs", BASE, "sh", "-c",
+        "echo 1 > /run/app.pid; mkdir -p /var/cache/app/tmp; echo x >> /etc/motd; "
+        "sleep 600")
+    try:
+        assert wait_for(lambda: pyc("container", "exec", "fs", "test", "-d",
+                                    "/var/cache/app/tmp", code=None).returncode == 0, 5)
+        pyc("container", "exec", "fs", "rm", "/bin/true")
+        changes = set(pyc("container", "diff", "fs").stdout.splitlines())
+        assert {"C /run", "A /run/app.pid", "A /var/cache/app/tmp", "C /etc",
+                "D /bin/true"} <= changes, changes
+        assert {"C /var/cache", "A /var/cache"} & changes
+        assert {"A /etc/motd", "C /etc/motd"} & changes
+        archive = tmp_path / "fs.tar"
+        pyc("container", "export", "fs", "-o", str(archive))
+        import tarfile
+
+        with tarfile.open(archive) as tar:
+            names = {n.removeprefix("./") for n in tar.getnames()}
+        assert "run/app.pid" in names and "bin/true" not in names
+        pyc("container", "cp", "fs:/run/app.pid", str(tmp_path))
+        assert (tmp_path / "app.pid").read_text() == "1\n"
+        (tmp_path / "in.txt").write_text("round trip\n")
+        pyc("container", "cp", str(tmp_path / "in.txt"), "fs:/tmp/")
+        assert pyc("container", "exec", "fs", "cat", "/tmp/in.txt").stdout == "round trip\n"
+    finally:
+        pyc("container", "rm", "-f", "fs")
+
+
+def test_b17_security_basics(pyc: Pyc) -> None:
+    assert run(pyc, BASE, "id", "-u") == "0\n"
+    assert run(pyc, "-u", "500", BASE, "id", "-u") == "500\n"
+    raw = pyc("container", "run", "--rm", "--network", "none", "--cap-drop=NET_RAW", BASE,
+              "ping", "-c1", "127.0.0.1", code=None)
+    assert raw.returncode != 0 and "permission denied" in raw.stderr.lower()
+    mac = ("ip", "link", "set", "eth0", "address", "02:42:ac:11:00:99")
+    plain = pyc("container", "run", "--rm", BASE, *mac, code=None)
+    assert plain.returncode != 0 and "Operation not permitted" in plain.stderr
+    admin = pyc("container", "run", "--rm", "--cap-add=NET_ADMIN", BASE, "sh", "-c",
+                " ".join(mac) + " && ip link show eth0 && mkdir -p /mnt && "
+                "mount -t tmpfs none /mnt", code=None)
+    assert "link/ether 02:42:ac:11:00:99" in admin.stdout
+    assert admin.returncode != 0 and "permission denied" in admin.stderr.lower()
+    assert run(pyc, "--privileged", BASE, "sh", "-c",
+               "mkdir -p /mnt && mount -t tmpfs none /mnt && echo mounted") == "mounted\n"
+    host_name = Path("/etc/hostname").read_text()
+    assert run(pyc, "-v", "/etc:/host_etc:ro", BASE, "cat", "/host_etc/hostname") == host_name

@@ -134,3 +134,36 @@ def test_leakcheck_sees_a_child_process_left_running(sleeper: subprocess.Popen[b
     leak = found[f"pid {sleeper.pid}"]
     assert leak.why == "a child of this pytest process"
     assert os.getpid() not in {int(k.split()[1]) for k in found}
+
+
+def test_another_roots_monitor_is_not_counted_as_ours(tmp_path: Path) -> None:
+    """A `pyc-mon-*` whose bundle lies outside this session's basetemp is another run's."""
+    import sys
+
+    log = tmp_path / "elsewhere" / "containers" / CID / "monitor.log"
+    log.parent.mkdir(parents=True)
+    fake_monitor = ("import ctypes, sys, time\n"
+                    "ctypes.CDLL('libc.so.6').prctl(15, b'pyc-mon-test', 0, 0, 0)\n"
+                    "f = open(sys.argv[1], 'a'); print('up', flush=True); time.sleep(60)\n")
+    proc = subprocess.Popen([sys.executable, "-c", fake_monitor, str(log)],
+                            stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == b"up\n"
+        procs = hostscan.processes()
+        check = LeakCheck(config=None)  # type: ignore[arg-type]
+        check.own = Ownership(basetemp=str(tmp_path / "this-session"))
+        assert check._elsewhere(proc.pid, procs)
+        check.own = Ownership(basetemp=str(tmp_path))
+        assert not check._elsewhere(proc.pid, procs)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_sessions_are_told_by_their_program() -> None:
+    from tests.leakcheck import _is_session
+
+    assert _is_session("timeout 600 .venv/bin/python -m pytest -q tests/root")
+    assert _is_session("/work/main/.venv/bin/python3 /work/main/.venv/bin/pycompose up -d")
+    assert not _is_session("bash /home/ci/pycompose/.ci/run")  # a checkout named pycompose
+    assert not _is_session("/bin/busybox sleep 60")

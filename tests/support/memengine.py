@@ -94,6 +94,8 @@ class MemEngine:
         self.build_generation = 0  # bump to make the next builds produce new image ids
         self.copied: list[tuple[str, str, str]] = []
         self.stats: dict[str, Stats] = {}  # container id -> what container_stats reports
+        self.stdin: dict[str, bytes] = {}  # container id -> what attach relayed to its stdin
+        self.on_stdin: Callable[[MemEngine, Container, bytes], None] = lambda e, c, d: None
 
     # ------------------------------------------------------------------ test helpers
 
@@ -399,6 +401,34 @@ class MemEngine:
             raise Conflict(f"container {c.name} is not running")
         self.calls.append(("container_exec", c.name))
         return self.exec_handler(c, spec)
+
+    def container_attach(self, ref: str, stdin: IO[Any] | None, stdout: IO[Any],
+                         stderr: IO[Any], tty: bool) -> int:
+        """Relay stdin (with stdin_open: kept in `self.stdin`, passed to `on_stdin` as it
+        comes) and the container's output from its start until it exits; its code."""
+        c = self.container_inspect(ref)
+        if c.state.status in ("created", "dead"):
+            raise Conflict(f"You cannot attach to a stopped container {c.name}, "
+                           "start it first")
+        self.calls.append(("container_attach", c.name))
+        if stdin is not None and c.spec.stdin_open:
+            threading.Thread(target=self._relay_stdin, args=(c, stdin), daemon=True).start()
+        for line in self.container_logs(c.id, follow=True):
+            out = stdout if line.stream == "stdout" else stderr
+            out.write(line.text)
+            out.flush()
+        return self.container_wait(c.id)
+
+    def _relay_stdin(self, c: Container, stdin: IO[Any]) -> None:
+        read = getattr(stdin, "read1", stdin.read)
+        while True:
+            data = read(65536)
+            if not data:
+                return
+            chunk = data.encode() if isinstance(data, str) else bytes(data)
+            with self.lock:
+                self.stdin[c.id] = self.stdin.get(c.id, b"") + chunk
+            self.on_stdin(self, c, chunk)
 
     def container_top(self, ref: str) -> tuple[list[str], list[list[str]]]:
         c = self.container_inspect(ref)

@@ -5,6 +5,7 @@ brought up with the real `pycompose up -d`."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -297,6 +298,16 @@ def test_shell_runs_pycompose_exec_on_the_terminal(mem: MemEngine,
     drive(app, scenario)
 
 
+def test_dry_run_actions_only_say_what_they_would_do(mem: MemEngine) -> None:
+    acts = ServiceActions(GlobalOptions(dry_run=True), mem, "demo")
+    calls = len(mem.calls)
+    assert acts.stop("web") == "Stopping demo-web-1\n"
+    assert acts.restart("db").startswith("Restarting demo-db-1\n")
+    assert len(mem.calls) == calls
+    assert mem.container_inspect("demo-web-1").state.status == "running"
+    assert "--dry-run" in acts.shell_argv("web")
+
+
 def test_shell_argv_carries_the_global_flags() -> None:
     mem = MemEngine()
     acts = ServiceActions(GlobalOptions(files=("a.yaml", "b.yaml"), profiles=("dev",),
@@ -424,6 +435,11 @@ def test_dashboard_on_the_built_in_engine(engine_root: Path, busybox_tar: Path,
     engine.image_import(str(busybox_tar), "pycompose-busybox:latest", changes=('CMD ["sh"]',))
     try:
         project.run("up", "-d", check=True)
+        # `pycompose stats` reads the same figures through the real command
+        record = json.loads(project.run("stats", "--no-stream", "--format", "json",
+                                        check=True).stdout)
+        assert record["Name"] == "dash-ticker-1" and int(record["PIDs"]) >= 2
+        assert record["MemUsage"].endswith("iB") and record["CPUPerc"].endswith("%")
         app = dashboard(engine, services=("ticker",), project="dash",
                         files=(str(directory / "compose.yaml"),))
 

@@ -61,7 +61,7 @@ def test_up_ps_and_idempotent_second_up(engine: MemEngine, capsys: pytest.Captur
     code, out, err = cli(capsys, "up", "-d")
     assert code == 0, err
     assert " Container demo-db-1  Healthy" in err
-    assert err.index("Container demo-db-1  Healthy") < err.index("Container demo-web-1  Creating")
+    assert err.index("Container demo-db-1  Healthy") < err.index("Container demo-web-1  Starting")
     assert engine.names() == ["demo-db-1", "demo-web-1"]
     code, out, err = cli(capsys, "up", "-d")
     assert code == 0 and "Nothing to do: the project is up to date." in err

@@ -57,10 +57,10 @@ def test_fresh_project_plans_everything_in_dependency_order() -> None:
 [1,2] -> #3 service:db:1, CreateContainer, no existing container
 [3] -> #4 service:db:1, StartContainer, created
 [4] -> #5 service:db, WaitHealthy, required by api
-[1,5] -> #6 service:api:1, CreateContainer, no existing container
-[6] -> #7 service:api:1, StartContainer, created
-[1,7] -> #8 service:web:1, CreateContainer, no existing container
-[8] -> #9 service:web:1, StartContainer, created
+[1,3] -> #6 service:api:1, CreateContainer, no existing container
+[5,6] -> #7 service:api:1, StartContainer, created
+[1,6] -> #8 service:web:1, CreateContainer, no existing container
+[7,8] -> #9 service:web:1, StartContainer, created
 """
 
 
@@ -206,8 +206,8 @@ def test_completed_successfully_and_optional_dependencies() -> None:
 [] -> #1 service:init:1, CreateContainer, no existing container
 [1] -> #2 service:init:1, StartContainer, created
 [2] -> #3 service:init, WaitCompleted, required by app
-[3] -> #4 service:app:1, CreateContainer, no existing container
-[4] -> #5 service:app:1, StartContainer, created
+[1] -> #4 service:app:1, CreateContainer, no existing container
+[3,4] -> #5 service:app:1, StartContainer, created
 """
     assert plan.warnings == ("service app: optional dependency extra is not enabled",)
 

@@ -354,7 +354,8 @@ def run_watch(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str
     """`pycompose watch ARGV` with the file watcher replaced by `batches`, then Ctrl-C."""
     import compose.watch
 
-    def fake_loop(paths: list[str], on_batch: Any, **_kw: Any) -> None:
+    def fake_loop(paths: list[str], on_batch: Any, on_ready: Any, **_kw: Any) -> None:
+        on_ready()
         for batch in batches:
             on_batch(batch)
         raise KeyboardInterrupt
@@ -429,8 +430,10 @@ def test_watch_loop_batches_real_file_events(tmp_path: Path) -> None:
         batches.append(batch)
         stop.set()
 
+    ready = threading.Event()
+
     def edit() -> None:
-        time.sleep(0.3)
+        ready.wait(5)  # edits made before the watcher runs would go unseen
         for name in ("a.txt", "b.txt"):
             (tmp_path / name).write_text(name)
             time.sleep(0.05)
@@ -440,8 +443,10 @@ def test_watch_loop_batches_real_file_events(tmp_path: Path) -> None:
     timer = threading.Timer(10, stop.set)  # a safety net: never hang the suite
     timer.start()
     try:
-        watch_loop([str(tmp_path)], on_batch, debouncer=Debouncer(0.3), stop=stop)
+        watch_loop([str(tmp_path)], on_batch, on_ready=ready.set, debouncer=Debouncer(0.5),
+                   stop=stop)
     finally:
         timer.cancel()
         writer.join()
+    assert ready.is_set()
     assert batches == [[str(tmp_path / "a.txt"), str(tmp_path / "b.txt")]]

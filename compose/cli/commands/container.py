@@ -148,6 +148,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                        ("start", "Start one or more stopped containers")):
         q = sub.add_parser(name, help=text)
         q.add_argument("containers", nargs="+")
+        if name == "start":
+            q.add_argument("-a", "--attach", action="store_true",
+                           help="Attach STDOUT/STDERR and forward signals")
+            q.add_argument("-i", "--interactive", action="store_true",
+                           help="Attach container's STDIN")
 
     kill = sub.add_parser("kill", help="Kill one or more running containers")
     kill.add_argument("-s", "--signal", default="SIGKILL")
@@ -407,7 +412,16 @@ def _unpause(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def _start(ctx: Context, args: argparse.Namespace) -> int:
-    return _each(ctx, args.containers, ctx.engine().container_start)
+    if not (args.attach or args.interactive):
+        return _each(ctx, args.containers, ctx.engine().container_start)
+    if len(args.containers) > 1:
+        raise UsageError("you cannot start and attach multiple containers at once")
+    engine = ctx.engine()
+    c = engine.container_inspect(args.containers[0])
+    if c.spec.tty and args.interactive and not sys.stdin.isatty():
+        raise UsageError("the input device is not a TTY")
+    engine.container_start(c.id)
+    return _attach(ctx, engine, c.id, args.interactive and c.spec.stdin_open, c.spec.tty)
 
 
 def _kill(ctx: Context, args: argparse.Namespace) -> int:
@@ -665,15 +679,27 @@ def _create(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def _run(ctx: Context, args: argparse.Namespace) -> int:
-    """create + start + attach to the output; the container's exit code becomes ours."""
+    """create + start + attach (stdin too with -i); the container's exit code becomes ours."""
     engine = ctx.engine()
+    if args.tty and args.interactive and not args.detach and not sys.stdin.isatty():
+        raise UsageError("the input device is not a TTY")
     spec = _spec(args)
     c = engine.container_create(spec)
-    engine.container_start(c.id)
+    try:
+        engine.container_start(c.id)
+    except Exception:
+        if args.rm:  # as docker: a --rm container that cannot start is not left behind
+            from engine.api import NotFound
+
+            try:
+                engine.container_remove(c.id, force=True)
+            except NotFound:
+                pass
+        raise
     if args.detach:
         print(c.id, file=ctx.stdout)
         return 0
-    code = _attach(ctx, engine, c.id)
+    code = _attach(ctx, engine, c.id, args.interactive, args.tty)
     if args.rm:
         from engine.api import NotFound
 
@@ -684,13 +710,13 @@ def _run(ctx: Context, args: argparse.Namespace) -> int:
     return code
 
 
-def _attach(ctx: Context, engine: Engine, cid: str) -> int:
+def _attach(ctx: Context, engine: Engine, cid: str, interactive: bool, tty: bool) -> int:
+    """Relay our stdio until the container exits; its exit code (with a terminal, Ctrl-C
+    is a byte for the container; without, it stops the container: 130)."""
     try:
-        for line in engine.container_logs(cid, follow=True):
-            out = ctx.stdout if line.stream == "stdout" else ctx.stderr
-            out.write(line.text)
-            out.flush()
-        return engine.container_wait(cid)
+        ctx.stdout.flush()
+        return engine.container_attach(cid, sys.stdin if interactive else None, ctx.stdout,
+                                       ctx.stderr, tty)
     except KeyboardInterrupt:
         engine.container_stop(cid)
         return 130

@@ -1,10 +1,12 @@
 """`pycompose run SERVICE [COMMAND...]`: a one-off container of a service
 (`project-service-run-<hex>`, labelled oneoff), after bringing its dependencies up.
-Without -d its output streams until it exits, and its exit code becomes ours."""
+Without -d our stdin, stdout and stderr are attached to it (a terminal when stdin is one,
+unless -T) until it exits, and its exit code becomes ours."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import secrets
 import shlex
@@ -148,28 +150,25 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
         if not args.quiet:
             ctx.stdout.write(f"{name}\n")
         return 0
-    return attached(ctx, container.id, remove=args.rm)
+    return attached(ctx, container.id, remove=args.rm, interactive=spec.stdin_open,
+                    tty=spec.tty)
 
 
-def attached(ctx: Context, container_id: str, *, remove: bool) -> int:
-    """Stream the one-off's output until it exits; its exit code (130 on Ctrl-C)."""
-    import threading
-
-    from compose.logmux import LogMux
-
+def attached(ctx: Context, container_id: str, *, remove: bool, interactive: bool,
+             tty: bool) -> int:
+    """Relay our stdio to the one-off until it exits; its exit code (130 on Ctrl-C
+    without a terminal; with one, Ctrl-C is a byte for the container's terminal)."""
     engine = ctx.engine()
-    exited = threading.Event()
-    mux = LogMux(engine, ctx.stdout, color=False, prefix=False, err=ctx.stderr,
-                 on_exit=lambda c, code: exited.set())
     try:
-        mux.add(engine.container_inspect(container_id))
-        code = engine.container_wait(container_id)
-        exited.wait(5)  # the follower has written the last lines
+        ctx.stdout.flush()
+        return engine.container_attach(container_id, sys.stdin if interactive else None,
+                                       ctx.stdout, ctx.stderr, tty)
     except KeyboardInterrupt:
         engine.container_stop(container_id)
-        code = 130
+        return 130
     finally:
-        mux.stop()
         if remove:
-            engine.container_remove(container_id, force=True)
-    return code
+            from engine.api import NotFound
+
+            with contextlib.suppress(NotFound):
+                engine.container_remove(container_id, force=True)

@@ -4,16 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from importlib.metadata import PackageNotFoundError, version
 
 from compose.cli.context import Context
-
-
-def _version() -> str:
-    try:
-        return version("pycompose")
-    except PackageNotFoundError:
-        return "0.0.0"
+from compose.version import version as _version
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -110,18 +110,23 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
         if plan:
             applier.handle(plan)
 
-    previous = signal.getsignal(signal.SIGTERM)
+    # SIGINT too: a shell starts background jobs with it ignored, and `kill -INT` of a
+    # watch must still end it (as Go's signal.Notify does for Compose).
+    stops = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.getsignal(sig) for sig in stops}
     main_thread = threading.current_thread() is threading.main_thread()
     if main_thread:
-        signal.signal(signal.SIGTERM, _interrupt)
-    applier.say("Watch enabled")
+        for sig in stops:
+            signal.signal(sig, _interrupt)
     try:
-        watch_loop(watched_paths(rules), on_batch)
+        watch_loop(watched_paths(rules), on_batch,
+                   on_ready=lambda: applier.say("Watch enabled"))
     except KeyboardInterrupt:
         pass
     finally:
         if main_thread:
-            signal.signal(signal.SIGTERM, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
     applier.say("Watch disabled")
     return 0
 
