@@ -40,6 +40,7 @@ DOCKER_CHAIN = re.compile(r"^DOCKER(-[A-Z0-9-]+)?$")
 SYSCTLS = ("/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/bridge/bridge-nf-call-iptables",
            "/proc/sys/net/bridge/bridge-nf-call-ip6tables")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+SHIM_DIRS = (Path("/run/containerd/s"), Path("/run/containerd"))  # innermost first
 
 
 def dockerd_path() -> str | None:
@@ -157,12 +158,14 @@ class HostSnapshot:
     rules: dict[str, list[str]]
     forward_policy: str | None
     sysctls: dict[str, str | None]
+    shim_dirs: set[Path]  # of those that containerd's shims use whatever its --state
 
     @classmethod
     def take(cls) -> HostSnapshot:
         tables = ("filter", "nat")
         return cls(links(), {t: iptables_chains(t) for t in tables},
-                   {t: iptables_rules(t) for t in tables}, forward_policy(), read_sysctls())
+                   {t: iptables_rules(t) for t in tables}, forward_policy(), read_sysctls(),
+                   {d for d in SHIM_DIRS if d.exists()})
 
 
 # --------------------------------------------------------------------------- the engine
@@ -228,8 +231,8 @@ def _wait_ready(env: DockerEnv, log: Path, timeout: float) -> bool:
 def _start(workdir: Path, cgroup_parent: str) -> subprocess.Popen[bytes]:
     dockerd = dockerd_path()
     assert dockerd is not None
-    config = workdir / "daemon.json"
-    config.write_text("{}\n")
+    config = workdir / "daemon.json"  # its identity key too, not in /etc/docker
+    config.write_text(json.dumps({"deprecated-key-path": str(workdir / "key.json")}) + "\n")
     (workdir / "client-config").mkdir()
     (workdir / "client-config" / "config.json").write_text("{}\n")
     with open(workdir / "dockerd.log", "wb") as log:
@@ -284,6 +287,13 @@ def _restore_host(before: HostSnapshot, network_ids: set[str], workdir: Path,
             notes.append(f"{path} appeared (module loaded by dockerd), left at {current}")
     for top in cgroup_dirs(cgroup_parent):
         remove_cgroup_tree(top)
+    for directory in SHIM_DIRS:
+        if directory not in before.shim_dirs and directory.exists():
+            try:
+                directory.rmdir()  # only when empty: a shim of someone else keeps it
+                notes.append(f"removed {directory}")
+            except OSError:
+                notes.append(f"{directory} not empty; kept")
     for point in mounts_under(workdir):
         subprocess.run(["umount", "-l", point], capture_output=True)
     if mounts_under(workdir):

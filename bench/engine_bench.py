@@ -11,7 +11,11 @@ Run as root. Measured, each as the median of N runs after warm-ups:
 - exec: `/bin/true` in that running container until its exit code is back
   (pycompose `container_exec` in-process, `runc exec`, `docker exec`);
 - exec (CLI process): the same through a whole `pycompose container exec` process,
-  interpreter start-up included (for runc and docker the same figure as exec).
+  interpreter start-up included (for runc and docker the same figure as exec);
+- start (CLI process): the same start through a whole `pycompose container run -d`
+  process, the like of `docker run -d` (for runc and docker the same figure as start).
+Without a Docker engine answering, a private dockerd is started for the docker column
+(bench/docker_env.py; `--no-docker` skips it) and stopped at the end.
 The same busybox rootfs (from Debian's busybox-static) is used everywhere; runc runs it
 from an unpacked directory with a `runc spec` config. A column stays empty when its
 runtime is missing (runc: `apt-get install runc`) or no Docker engine answers.
@@ -126,6 +130,16 @@ def bench_pycompose(work: Path, tar: Path, runs: int, warmup: int) -> dict[str, 
                "/bin/true"]
         results["exec (CLI process)"] = timed(lambda: subprocess.run(
             cli, env=env, check=True, cwd=ROOT, stdout=subprocess.DEVNULL), runs, warmup)
+        run_cli = [sys.executable, "-m", "compose.cli.main", "container", "run", "-d",
+                   "--network", "none", "-m", str(MEMORY), "--pids-limit", str(PIDS),
+                   "--cpus", "1", "bench-busybox:latest", "sleep", "1000"]
+
+        def start_cli() -> None:
+            out = subprocess.run(run_cli, env=env, check=True, cwd=ROOT, capture_output=True,
+                                 text=True)
+            made.append(out.stdout.strip().splitlines()[-1])
+
+        results["start (CLI process)"] = timed(start_cli, runs, warmup, remove)
         return results
     finally:
         from engine.runtime.cgroups import CgroupDriver, remove_parent
@@ -185,6 +199,7 @@ def bench_runc(work: Path, tar: Path, runs: int, warmup: int) -> dict[str, list[
         results["exec"] = timed(lambda: subprocess.run(
             [runc, "exec", made[-1], "/bin/true"], check=True, **quiet), runs, warmup)
         results["exec (CLI process)"] = results["exec"]  # runc is a process either way
+        results["start (CLI process)"] = results["start"]
         return results
     finally:
         for cid in made:
@@ -232,6 +247,7 @@ def bench_docker(work: Path, tar: Path, runs: int, warmup: int) -> dict[str, lis
         results["exec"] = timed(lambda: subprocess.run(
             ["docker", "exec", made[-1], "/bin/true"], check=True, **quiet), runs, warmup)
         results["exec (CLI process)"] = results["exec"]
+        results["start (CLI process)"] = results["start"]
         return results
     finally:
         for cid in made:
@@ -292,7 +308,7 @@ def main() -> int:
     if not args.json:
         print(f"median of {args.runs} runs (ms), min in brackets")
         print(f"{'measurement':<20}" + "".join(f"{name:>20}" for name in columns))
-    for what in ("start", "exec", "exec (CLI process)"):
+    for what in ("start", "exec", "exec (CLI process)", "start (CLI process)"):
         row: dict[str, object] = {"measurement": what}
         cells = []
         for name, res in columns.items():

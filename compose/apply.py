@@ -271,7 +271,7 @@ def healthy_or_error(c: Container, has_healthcheck: bool = True) -> bool:
 
 def has_healthcheck(engine: Engine, c: Container) -> bool:
     """Whether the container's spec, or else its image, defines a health check."""
-    if c.spec.healthcheck is not None:
+    if c.spec.healthcheck is not None and c.spec.healthcheck.test:
         return c.spec.healthcheck.test[:1] != ("NONE",)
     try:
         test = (engine.image_inspect(c.image_id).config.get("Healthcheck") or {}).get("Test")

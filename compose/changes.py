@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from engine.api import Engine
 
-WINDOW = 2.0  # seconds each follow of the journal lasts before the thread looks again
+WINDOW = 0.5  # seconds each follow of the journal lasts before the thread looks again
 # After a wake-up that did not finish the wait, re-check soon: the engine may emit an
 # event just before it writes the state that the event announces.
 QUICK_RECHECKS = (0.02, 0.05, 0.1)

@@ -114,9 +114,7 @@ def _healthcheck(hc: Mapping[str, Any] | None) -> Healthcheck | None:
         return None
     if hc.get("disable"):
         return Healthcheck(test=("NONE",))
-    test = hc.get("test")
-    if not test:
-        return None
+    test = hc.get("test") or ()  # none: the image's test, with these timings (as Docker)
     if isinstance(test, str):
         test = ["CMD-SHELL", test]
     return Healthcheck(

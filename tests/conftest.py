@@ -23,7 +23,26 @@ def pytest_configure(config: pytest.Config) -> None:
     from tests import leakcheck
 
     os.environ.setdefault("PYCOMPOSE_DNS_UPSTREAM", "none")
+    _teardown_on_sigterm()
     leakcheck.register(config)
+
+
+def _teardown_on_sigterm() -> None:
+    """A run stopped with SIGTERM (`timeout`, a cancelled CI job) still tears its fixtures
+    down: the signal becomes KeyboardInterrupt, which pytest ends gracefully. Forked
+    children (monitors, DNS responders) get the default disposition back, as in production."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() \
+            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt("SIGTERM")
+
+    signal.signal(signal.SIGTERM, interrupt)
+    os.register_at_fork(after_in_child=lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL))
 
 
 TEST_FAILED = pytest.StashKey[bool]()

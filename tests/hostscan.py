@@ -250,9 +250,14 @@ def bridge_owners() -> dict[str, str]:
 
 
 def run_entries() -> set[str]:
-    """Entries of the host-wide run directories (the bridge registry, /run/pycompose)."""
+    """Entries of the host-wide run directories (/run/pycompose-net/<kind>/<bridge>: the
+    bridge registry and its kin; /run/pycompose, the default data root's)."""
     out = set()
-    for d in (BRIDGE_REGISTRY, DEFAULT_RUN_DIR):
+    try:
+        kinds = [p for p in NET_RUN_DIR.iterdir() if p.is_dir()]
+    except OSError:
+        kinds = []
+    for d in (*kinds, DEFAULT_RUN_DIR):
         try:
             out.update(str(p) for p in d.iterdir())
         except OSError:

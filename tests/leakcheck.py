@@ -431,13 +431,17 @@ class LeakCheck:
     def _run_entries(self) -> list[Leak]:
         assert self.before is not None and self.own is not None
         out = []
+        owners = hostscan.bridge_owners()
         for entry in sorted(hostscan.run_entries() - self.before.run):
             why = ""
-            if Path(entry).parent == hostscan.BRIDGE_REGISTRY:
-                owner = hostscan.bridge_owners().get(Path(entry).name, "")
+            name = Path(entry).name
+            if Path(entry).parent.parent == hostscan.NET_RUN_DIR:  # .../<kind>/<bridge>
+                owner = owners.get(name, "")
                 if owner and hostscan.under(owner, self.own.basetemp):
-                    why = f"registered by data root {owner}"
-                elif self._others_bridge(Path(entry).name, hostscan.bridge_owners()):
+                    why = f"bridge of data root {owner}"
+                elif name in self.own.bridges:
+                    why = f"bridge of a network made by {self.own.bridges[name]}"
+                elif self._others_bridge(name, owners):
                     continue
             out.append(Leak("run-file", entry, why))
         return out

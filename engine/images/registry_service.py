@@ -21,7 +21,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.api import (
     EngineError,
@@ -32,14 +32,14 @@ from engine.api import (
     ProgressFn,
     RegistryError,
 )
-from engine.images import reference, registry_auth
-from engine.images.registry import (
-    INDEX_TYPES,
-    OCI_MANIFEST,
-    RegistryClient,
-)
-from engine.images.registry_config import RegistryConfig
+from engine.images import reference
 from engine.store import Store
+
+# The registry client (http.client, ssl) loads only when a registry is used: every
+# command builds a LocalEngine, few of them talk to a registry.
+if TYPE_CHECKING:
+    from engine.images.registry import RegistryClient
+    from engine.images.registry_config import RegistryConfig
 
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
@@ -107,6 +107,8 @@ class RegistryService:
     # ------------------------------------------------------------------ state
 
     def _registry_config(self) -> RegistryConfig:
+        from engine.images.registry_config import RegistryConfig
+
         return RegistryConfig.load(self.store.root)
 
     def _registry_blob_sources(self) -> dict[str, list[str]]:
@@ -147,6 +149,8 @@ class RegistryService:
     def image_pull(self, ref: str, progress: ProgressFn | None = None,
                    platform: str | None = None) -> Image:
         """Pull `ref`; an index resolves to `platform` (`os/arch`, default the host's)."""
+        from engine.images.registry import RegistryClient
+
         parsed = reference.parse(ref)
         if platform is not None and "/" not in platform:
             raise InvalidArgument(f"invalid platform {platform!r}: expected os/arch")
@@ -165,6 +169,8 @@ class RegistryService:
 
     def _registry_pull(self, client: RegistryClient, parsed: reference.Reference,
                        report: ProgressFn, platform: str | None = None) -> Image:
+        from engine.images.registry import INDEX_TYPES
+
         wanted = parsed.digest or parsed.tag or "latest"
         body, media, digest = client.get_manifest(wanted)
         report(Progress(id=parsed.tag or parsed.digest or "",
@@ -311,6 +317,8 @@ class RegistryService:
 
     def image_push(self, ref: str, progress: ProgressFn | None = None) -> str:
         """Push a local image under `ref`; returns the manifest digest."""
+        from engine.images.registry import RegistryClient
+
         parsed = reference.parse(ref)
         if parsed.digest:
             raise InvalidArgument(f"cannot push a digest reference: {ref}")
@@ -391,6 +399,7 @@ class RegistryService:
         """The manifest to push: the one the image was pulled with if it still describes
         exactly these blobs, else a canonical OCI manifest (stable bytes)."""
         from engine.images.blobs import digest_bytes
+        from engine.images.registry import OCI_MANIFEST
 
         saved = self._registry_saved_manifest(image_id)
         if saved is not None:
@@ -413,6 +422,9 @@ class RegistryService:
 
     def registry_login(self, server: str, username: str, password: str) -> str:
         """Check credentials against a registry and store them; returns the file path."""
+        from engine.images import registry_auth
+        from engine.images.registry import RegistryClient
+
         if not username or not password:
             raise InvalidArgument("username and password are required to log in")
         domain = _server_domain(server)
@@ -425,6 +437,8 @@ class RegistryService:
 
     def registry_logout(self, server: str) -> bool:
         """Forget the stored credentials of a registry; False if there were none."""
+        from engine.images import registry_auth
+
         return registry_auth.remove_credentials(_server_domain(server))
 
 

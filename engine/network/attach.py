@@ -166,7 +166,7 @@ class NetworkHooks:
                     "dns_names": _dedupe([*dns_names, *ep.aliases, f"{name}.{net['name']}"]),
                     "dns": list(spec.dns), "active": False,
                 }
-                records.save(self.store, net)
+                records.save(self.store, net, durable=False)
                 attachments.append(NetworkAttachment(
                     network=net["name"], network_id=net["id"], ip_address=str(addr),
                     prefix_len=prefix, gateway=net["gateway"], mac_address=mac,
@@ -202,7 +202,7 @@ class NetworkHooks:
         return (), hosts, resolv
 
     def _net_write_plan(self, cid: str, plan: dict[str, Any]) -> None:
-        self.store.write_json(records.plan_path(self.store, cid), plan)
+        self.store.write_json(records.plan_path(self.store, cid), plan, durable=False)
 
     # ------------------------------------------------------------------ setup
 
@@ -313,7 +313,7 @@ class NetworkHooks:
             ep = net["endpoints"].get(cid)
             if ep is not None and ep.get("active") != active:
                 ep["active"] = active
-                records.save(self.store, net)
+                records.save(self.store, net, durable=False)
             return ep
 
     def _ensure_dns(self, network_id: str) -> None:
@@ -350,7 +350,7 @@ class NetworkHooks:
             for net in records.load_all(self.store):
                 if container_id in net.get("endpoints", {}):
                     del net["endpoints"][container_id]
-                    records.save(self.store, net)
+                    records.save(self.store, net, durable=False)
         with contextlib.suppress(FileNotFoundError):
             records.plan_path(self.store, container_id).unlink()
 
@@ -385,7 +385,7 @@ class NetworkHooks:
                 "dns_names": _dedupe([*dns_names, *endpoint.aliases]),
                 "dns": other.get("dns", []) if other else [], "active": False,
             }
-            records.save(self.store, net)
+            records.save(self.store, net, durable=False)
         plan["networks"] = [*networks, network_id]
         plan.setdefault("mode", "bridge")
         self._net_write_plan(cid, plan)
@@ -403,7 +403,7 @@ class NetworkHooks:
         with self.store.lock(records.LOCK):
             net = records.find(self.store, network_id)
             net["endpoints"].pop(cid, None)
-            records.save(self.store, net)
+            records.save(self.store, net, durable=False)
         plan = self._net_plan(cid)
         if plan:
             plan["networks"] = [n for n in plan.get("networks", []) if n != network_id]

@@ -11,6 +11,7 @@ import hashlib
 import ipaddress
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,10 @@ from engine.network import firewall
 from engine.network.netlink import Netlink
 
 REGISTRY = Path("/run/pycompose-net/bridges")
+# When containers start together on a network, each would re-check its rules (two
+# iptables runs under the host lock); a check this recent stands for all of them.
+VERIFIED = Path("/run/pycompose-net/verified")
+VERIFY_TTL = 2.0
 
 
 def bridge_name_for(network_id: str) -> str:
@@ -56,20 +61,36 @@ def ensure(net: dict[str, Any], root: Path, nl: Netlink | None = None,
                 except BaseException:
                     destroy(net)
                     raise
-            elif verify_rules and not firewall.intact(net["bridge"]):
-                firewall.install(net["bridge"], net["subnet"], bool(net.get("internal")))
+            elif verify_rules and not _verified_recently(net["bridge"]):
+                if not firewall.intact(net["bridge"]):
+                    firewall.install(net["bridge"], net["subnet"], bool(net.get("internal")))
+                _mark_verified(net["bridge"])
             return index
     finally:
         if own:
             nl.close()
 
 
+def _verified_recently(bridge: str) -> bool:
+    try:
+        return time.time() - (VERIFIED / bridge).stat().st_mtime < VERIFY_TTL
+    except OSError:
+        return False
+
+
+def _mark_verified(bridge: str) -> None:
+    with contextlib.suppress(OSError):
+        VERIFIED.mkdir(parents=True, exist_ok=True)
+        (VERIFIED / bridge).touch()
+
+
 def destroy(net: dict[str, Any]) -> None:
     with firewall.host_lock(), Netlink() as nl:
         firewall.remove(net["bridge"])
         nl.delete_link(net["bridge"])
-        with contextlib.suppress(FileNotFoundError):
-            (REGISTRY / net["bridge"]).unlink()
+        for registry in (REGISTRY, VERIFIED):
+            with contextlib.suppress(FileNotFoundError):
+                (registry / net["bridge"]).unlink()
 
 
 def _register(net: dict[str, Any], root: Path) -> None:

@@ -71,8 +71,10 @@ def find(store: Store, ref: str) -> dict[str, Any]:
     raise NotFound(f"network {ref} not found")
 
 
-def save(store: Store, net: dict[str, Any]) -> None:
-    store.write_json(network_path(store, net["id"]), net)
+def save(store: Store, net: dict[str, Any], durable: bool = True) -> None:
+    """Write the network record; endpoint bookkeeping (durable=False) needs no fsync:
+    after a crash no endpoint is live and stale ones are dropped on the next prepare."""
+    store.write_json(network_path(store, net["id"]), net, durable=durable)
 
 
 def pool_of(net: dict[str, Any]) -> Pool:

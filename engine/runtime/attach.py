@@ -199,9 +199,10 @@ class _Client:
                     data = b""
                 if data:
                     self.send(STDIN, data)
-                else:
+                else:  # our terminal hung up: the container's stays as it is
                     reading_stdin = False
-                    self.send(STDIN_EOF)
+                    if self.term_fd is None:
+                        self.send(STDIN_EOF)
 
 
 def attach(run_dir: Path, container_id: str, stdin: IO[Any] | None, stdout: IO[Any],

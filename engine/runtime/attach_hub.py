@@ -212,8 +212,8 @@ class AttachHub:
             return
         except OSError:
             chunk = b""
-        if not chunk:  # the client went away: its stdin ends as an EOF would end it
-            if peer.wants_stdin:
+        if not chunk:  # the client went away: a pipe ends as its EOF would; a terminal stays
+            if peer.wants_stdin and not self.stdin_is_terminal:
                 self._stdin_eof()
             self._drop(peer)
             return
@@ -249,11 +249,14 @@ class AttachHub:
                             struct.pack("HHHH", rows, cols, 0, 0))
 
     def _stdin_eof(self) -> None:
-        """As `docker run -i`: the end of the client's input closes the container's stdin
-        (a terminal stays: it belongs to the container)."""
-        if self.stdin_is_terminal or self.stdin_fd < 0:
+        """As `docker run -i`: the end of the client's input closes the container's stdin;
+        a terminal stays (it belongs to the container) and reads end-of-file (Ctrl-D)."""
+        if self.stdin_fd < 0:
             return
-        self.stdin_close_after = True
+        if self.stdin_is_terminal:
+            self.stdin_pending += b"\x04"
+        else:
+            self.stdin_close_after = True
         self.flush()
 
     def _close_stdin(self) -> None:

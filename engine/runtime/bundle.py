@@ -136,7 +136,7 @@ def update_state(store: Store, cid: str, **changes: Any) -> dict[str, Any]:
     with store.lock(lock_name(cid)):
         state = read_state(store, cid)
         state.update(changes)
-        store.write_json(state_path(store, cid), state)
+        store.write_json(state_path(store, cid), state, durable=False)  # see write_atomic
         return state
 
 

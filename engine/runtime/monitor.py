@@ -11,7 +11,8 @@ Layout per run (engine-feasibility.md §1, with its "Bugs found" traps avoided):
            pivot_root, ulimits, user + caps, cwd, fds, signals, execve
            (errors go to a CLOEXEC pipe: EOF without data == exec happened)
 
-M then owns stdout/stderr (json-file log with rotation), writes every state transition
+M then owns stdout/stderr (json-file log with rotation; also relayed, with stdin and the
+terminal's size, to clients of its attach socket: attach_hub.py), writes every state transition
 atomically, runs health checks on schedule, forwards stop requests (stop.json + SIGUSR1)
 with the grace period then SIGKILL, records the exit code and OOM kills, and applies the
 restart policy with Docker's back-off (100 ms doubling, max 1 min, reset after 10 s up).

@@ -5,13 +5,13 @@ Which profile (`profile_for`): Docker's default (`seccomp_default.json`, moby's
 says `seccomp=unconfined` (none), `seccomp=<path to JSON>` or `seccomp=<JSON text>`;
 `privileged: true` disables seccomp, as Docker does.
 
-The compiler (`compile_profile`) is stdlib only and targets x86_64: a linear program that
-checks the architecture (anything else, i386 included, gets EPERM), returns ENOSYS for x32
-numbers and for any number above the largest one the profile names (runc's stub, so
-new libc code paths fall back instead of failing), then one block per syscall. Rules are
-filtered by `includes`/`excludes` (caps, arches, minKernel) as moby does; rules with
-`args` compare the full 64-bit values; several conditions on one argument index become
-separate rules (runc). Names unknown to the x86_64 table (32-bit-only ones) are skipped.
+The compiler (`compile_profile`) is stdlib only and targets x86_64 hosts: a linear program
+that dispatches on the architecture (x86_64, its i386 compat ABI; anything else gets EPERM),
+returns ENOSYS for x32 numbers and for any number above the largest one the profile names
+(runc's stub, so new libc code paths fall back instead of failing), then one block per
+syscall. Rules are filtered by `includes`/`excludes` (caps, arches, minKernel) as moby
+does; rules with `args` compare the full 64-bit values; several conditions on one argument
+index become separate rules (runc). Names a section's table lacks are skipped there.
 
 Programs are compiled once per (profile, caps, arch, kernel, compiler version) and cached
 as bytes under `<data root>/seccomp/` (`program_for`). `install` loads one in the calling
@@ -34,14 +34,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.api import InvalidArgument
-from engine.runtime.syscalls_x86_64 import X86_64_SYSCALLS
+from engine.runtime.syscalls_x86_64 import I386_SYSCALLS, X86_64_SYSCALLS
 
 if TYPE_CHECKING:
     from engine.store import Store
 
-COMPILER_VERSION = "1"
+COMPILER_VERSION = "2"
 DEFAULT_PROFILE_PATH = Path(__file__).with_name("seccomp_default.json")
 AUDIT_ARCH_X86_64 = 0xC000003E
+AUDIT_ARCH_I386 = 0x40000003
 X32_SYSCALL_BIT = 0x40000000
 EPERM, ENOSYS = 1, 38
 MAX_INSNS = 4096  # BPF_MAXINSNS
@@ -228,53 +229,42 @@ def _split_args(args: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     return [list(args)]
 
 
-def compile_profile(profile: dict[str, Any], caps: Iterable[str], *, arch: str = "x86_64",
-                    kernel: tuple[int, int] | None = None) -> bytes:
-    """Docker's JSON seccomp profile -> a BPF program (sock_filter array) for `arch`."""
-    if arch != "x86_64":
-        raise InvalidArgument(f"seccomp: architecture {arch} is not supported")
-    if not isinstance(profile, dict) or not isinstance(profile.get("syscalls") or [], list):
-        raise InvalidArgument("seccomp profile: not a JSON object with a syscalls list")
-    capset = set(caps)
-    kernel = kernel or host_kernel()
-    go_arch = GO_ARCH[arch]
-    default_errno = int(profile.get("defaultErrnoRet") or EPERM)
-    default = _action(str(profile.get("defaultAction", "")), None, default_errno)
+Rules = tuple[dict[int, list[tuple[list[dict[str, Any]], int]]], dict[int, int]]
 
-    # Per syscall number: conditional rules [(conditions, action)] and an unconditional one.
+
+def _collect(applied: list[tuple[dict[str, Any], int]], table: dict[str, int]) -> Rules:
+    """Per syscall number of `table`: conditional rules [(conditions, action)] and the
+    action of an unconditional rule."""
     conditional: dict[int, list[tuple[list[dict[str, Any]], int]]] = {}
     unconditional: dict[int, int] = {}
-    for rule in profile.get("syscalls") or []:
-        if not _applies(rule, capset, go_arch, kernel):
-            continue
+    for rule, action in applied:
         names = list(rule.get("names") or ()) + ([rule["name"]] if rule.get("name") else [])
-        action = _action(str(rule.get("action", "")), rule.get("errnoRet"), default_errno)
         for name in names:
-            nr = X86_64_SYSCALLS.get(name)
+            nr = table.get(name)
             if nr is None:
-                continue  # not an x86_64 syscall (32-bit only, other arch, unknown)
+                continue  # not a syscall of this ABI (32-bit only, other arch, unknown)
             if rule.get("args"):
                 for conds in _split_args(rule["args"]):
                     conditional.setdefault(nr, []).append((conds, action))
             else:
                 unconditional.setdefault(nr, action)
-    named = set(conditional) | set(unconditional)
+    return conditional, unconditional
 
-    asm = _Asm()
-    asm.load(OFF_ARCH)
-    good_arch = asm.new_label()
-    asm.emit(JMP_JEQ_K, AUDIT_ARCH_X86_64, good_arch, None)
-    asm.ret(RET_ERRNO | EPERM)
-    asm.place(good_arch)
+
+def _emit_section(asm: _Asm, rules: Rules, default: int, x32_check: bool) -> None:
+    """The checks for one ABI; A holds seccomp_data.arch on entry, every path ends in ret."""
+    conditional, unconditional = rules
+    named = set(conditional) | set(unconditional)
     asm.load(OFF_NR)
-    enosys, rules = asm.new_label(), asm.new_label()
-    asm.emit(JMP_JGE_K, X32_SYSCALL_BIT, enosys, None)
+    enosys, body = asm.new_label(), asm.new_label()
+    if x32_check:
+        asm.emit(JMP_JGE_K, X32_SYSCALL_BIT, enosys, None)
     if default != RET_ALLOW and named:
         asm.emit(JMP_JGT_K, max(named), enosys, None)
-    asm.emit(JMP_JA, jt=rules)
+    asm.emit(JMP_JA, jt=body)
     asm.place(enosys)
     asm.ret(RET_ERRNO | ENOSYS)
-    asm.place(rules)
+    asm.place(body)
 
     # Unconditional syscalls, grouped by action: chains of jeq to one shared ret.
     by_action: dict[int, list[int]] = {}
@@ -294,10 +284,10 @@ def compile_profile(profile: dict[str, Any], caps: Iterable[str], *, arch: str =
     # Syscalls with argument rules: A holds nr until a block is entered, and every block
     # ends in a ret, so the next jeq still compares the number.
     for nr in sorted(conditional):
-        body, after = asm.new_label(), asm.new_label()
-        asm.emit(JMP_JEQ_K, nr, body, None)
+        block, after = asm.new_label(), asm.new_label()
+        asm.emit(JMP_JEQ_K, nr, block, None)
         asm.emit(JMP_JA, jt=after)
-        asm.place(body)
+        asm.place(block)
         for conds, action in conditional[nr]:
             next_rule = asm.new_label()
             for cond in conds:
@@ -307,6 +297,41 @@ def compile_profile(profile: dict[str, Any], caps: Iterable[str], *, arch: str =
         asm.ret(unconditional.get(nr, default))
         asm.place(after)
     asm.ret(default)
+
+
+def compile_profile(profile: dict[str, Any], caps: Iterable[str], *, arch: str = "x86_64",
+                    kernel: tuple[int, int] | None = None) -> bytes:
+    """Docker's JSON seccomp profile -> a BPF program (sock_filter array) for `arch`.
+
+    On x86_64 the program has two sections, like libseccomp's filter for x86_64 with its
+    sub-architecture x86: native syscalls and i386 (int 0x80, 32-bit programs). Which
+    rules apply is decided for the native arch, as moby does; each section then resolves
+    the names in its own table. x32 syscalls get ENOSYS; any other arch gets EPERM.
+    """
+    if arch != "x86_64":
+        raise InvalidArgument(f"seccomp: architecture {arch} is not supported")
+    if not isinstance(profile, dict) or not isinstance(profile.get("syscalls") or [], list):
+        raise InvalidArgument("seccomp profile: not a JSON object with a syscalls list")
+    capset = set(caps)
+    kernel = kernel or host_kernel()
+    go_arch = GO_ARCH[arch]
+    default_errno = int(profile.get("defaultErrnoRet") or EPERM)
+    default = _action(str(profile.get("defaultAction", "")), None, default_errno)
+    applied = [(rule, _action(str(rule.get("action", "")), rule.get("errnoRet"), default_errno))
+               for rule in profile.get("syscalls") or [] if _applies(rule, capset, go_arch, kernel)]
+
+    asm = _Asm()
+    native, compat, foreign = asm.new_label(), asm.new_label(), asm.new_label()
+    asm.load(OFF_ARCH)
+    asm.emit(JMP_JEQ_K, AUDIT_ARCH_X86_64, native, None)
+    asm.emit(JMP_JEQ_K, AUDIT_ARCH_I386, None, foreign)
+    asm.emit(JMP_JA, jt=compat)
+    asm.place(foreign)
+    asm.ret(RET_ERRNO | EPERM)
+    asm.place(native)
+    _emit_section(asm, _collect(applied, X86_64_SYSCALLS), default, x32_check=True)
+    asm.place(compat)
+    _emit_section(asm, _collect(applied, I386_SYSCALLS), default, x32_check=False)
     return asm.assemble()
 
 

@@ -33,7 +33,7 @@ from engine.api import (
     Mount,
     NotFound,
 )
-from engine.runtime import bundle, specs
+from engine.runtime import bundle, specs, sweep
 from engine.store import Store
 
 NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
@@ -179,6 +179,7 @@ class ContainerService:
         labels = {**(icfg.get("Labels") or {}), **dict(spec.labels)}  # as Docker: image's too
         cfg["spec"] = bundle.spec_to_dict(replace(spec, name=name,
                                                   labels=tuple(labels.items())))
+        creating = sweep.Creating(self.store, cid)  # a creator killed here leaves a sweepable dir
         d = self.store.ensure("containers", cid)
         try:
             for sub in ("upper", "work", "rootfs"):
@@ -199,6 +200,8 @@ class ContainerService:
         except BaseException:
             shutil.rmtree(d, ignore_errors=True)
             raise
+        finally:
+            creating.release()
         self.store.emit("container", "create", cid, name=name, image=spec.image)
         return self._container_record(cid)
 
@@ -489,21 +492,22 @@ class ContainerService:
             with contextlib.suppress(NotFound):
                 release(cid)
         d = bundle.bundle_dir(self.store, cid)
+        tmp = d.with_name(f".removing-{cid}")
         with self.store.lock("containers"):
-            tmp = d.with_name(f".removing-{cid}")
             with contextlib.suppress(FileNotFoundError):
                 os.rename(d, tmp)
-            shutil.rmtree(tmp, ignore_errors=True)
             shutil.rmtree(bundle.attach_dir(self.store, cid), ignore_errors=True)
             for lock in (bundle.lock_name(cid), f"container-op-{cid}"):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(self.store.path("locks", f"{lock}.lock"))
+        shutil.rmtree(tmp, ignore_errors=True)  # renamed away: no need to hold the lock
         self.store.emit("container", "destroy", cid, name=name)
 
     # ----------------------------------------------------------------- queries
 
     def container_list(self, all: bool = False,
                        labels: dict[str, str | None] | None = None) -> list[Container]:
+        sweep.sweep_incomplete(self.store)  # what a killed create/remove left behind
         out = []
         for cid in self._container_ids():
             try:

@@ -77,9 +77,11 @@ class Store:
     # ---------------------------------------------------------------- JSON
 
     @staticmethod
-    def write_json(path: str | os.PathLike[str], data: Any) -> None:
-        """Write `data` as JSON so that readers see either the old or the new file."""
-        write_atomic(path, json.dumps(data, indent=1, sort_keys=True).encode())
+    def write_json(path: str | os.PathLike[str], data: Any, durable: bool = True) -> None:
+        """Write `data` as JSON so that readers see either the old or the new file
+        (`durable=False`: see write_atomic)."""
+        write_atomic(path, json.dumps(data, indent=1, sort_keys=True).encode(),
+                     durable=durable)
 
     @staticmethod
     def read_json(path: str | os.PathLike[str], default: Any = None) -> Any:
@@ -171,8 +173,14 @@ def _event_time(line: bytes) -> float | None:
     return float(t) if isinstance(t, int | float) else None
 
 
-def write_atomic(path: str | os.PathLike[str], data: bytes, mode: int = 0o644) -> None:
-    """Write bytes to `path` via a temporary file and rename, fsync'd."""
+def write_atomic(path: str | os.PathLike[str], data: bytes, mode: int = 0o644,
+                 durable: bool = True) -> None:
+    """Write bytes to `path` via a temporary file and rename, fsync'd.
+
+    `durable=False` skips the fsync (5-10 ms each, serialised by the disk) for state that
+    describes running processes, rewritten many times per container start, and void
+    after a crash anyway (the containers are gone; readers check the boot id): the
+    rename still makes each write atomic for concurrent readers."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.")
@@ -180,7 +188,8 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, mode: int = 0o644) -
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, p)
     except BaseException:

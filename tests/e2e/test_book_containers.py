@@ -457,3 +457,29 @@ def test_b17_security_basics(pyc: Pyc) -> None:
                "mkdir -p /mnt && mount -t tmpfs none /mnt && echo mounted") == "mounted\n"
     host_name = Path("/etc/hostname").read_text()
     assert run(pyc, "-v", "/etc:/host_etc:ro", BASE, "cat", "/host_etc/hostname") == host_name
+
+
+def test_b14_events_and_exec_events(pyc: Pyc) -> None:
+    since = f"{time.time():.3f}"
+    pyc("container", "run", "--rm", "--network", "none", "--name", "sleeper", BASE,
+        "sleep", "1")
+    pyc("container", "run", "-d", "--network", "none", "--name", "ev", BASE, "sleep", "600")
+    try:
+        pyc("container", "exec", "ev", "true")
+        until = f"{time.time():.3f}"
+        lines = pyc("system", "events", "--since", since, "--until", until,
+                    "--filter", "container=sleeper").stdout.splitlines()
+        actions = [line.split()[2] for line in lines]
+        assert actions == ["create", "start", "die", "destroy"], lines
+        assert all(re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z container ", line)
+                   for line in lines), lines
+        assert "exitCode=0" in lines[2] and "name=sleeper" in lines[2]
+        exec_events = pyc("system", "events", "--since", since, "--until", until,
+                          "--filter", "container=ev", "--filter", "event=exec_die").stdout
+        assert len(exec_events.splitlines()) == 1 and "exitCode=0" in exec_events
+        bounded = pyc("system", "events", "--since", since, "--until", since).stdout
+        assert bounded == ""
+        bad = pyc.fails("system", "events", "--since", "yesterday-ish")
+        assert "invalid value" in bad.stderr
+    finally:
+        pyc("container", "rm", "-f", "ev")

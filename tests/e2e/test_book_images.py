@@ -348,3 +348,36 @@ def test_a9_tag_ls_rm_prune_save_load(pyc: Pyc, tmp_path: Path) -> None:
     pyc("image", "rm", "example/bb:1.0")
     assert pyc("image", "load", "-i", str(archive)).stdout == "Loaded image: example/bb:1.0\n"
     assert image_id(pyc, "example/bb:1.0") == tagged
+
+
+def test_a10_private_registry(pyc: Pyc, tmp_path: Path) -> None:
+    from tests.support import registry as reg
+
+    htpasswd = reg.htpasswd_file(tmp_path / "htpasswd", "myuser", "myuser-pw!")
+    with reg.run_registry(tmp_path / "registry", reg.htpasswd_auth(htpasswd)) as r:
+        ctx = write_files(tmp_path / "my-registry", {
+            "Dockerfile": f"FROM {BASE}\nRUN echo pushed > /pushed.txt\n"})
+        pyc("image", "build", "--progress", "plain", "-t", "my-registry", ".", cwd=ctx)
+        login = pyc("login", r.host, "-u", "myuser", "--password-stdin", stdin="myuser-pw!\n")
+        assert "Login Succeeded" in login.stdout
+        config = Path(pyc.env["HOME"]) / ".docker" / "config.json"
+        assert config.stat().st_mode & 0o777 == 0o600
+        assert r.host in json.loads(config.read_text())["auths"]
+
+        remote = f"{r.host}/my-registry"
+        pyc("image", "tag", "my-registry", remote)
+        local_id = image_id(pyc, remote)
+        first = pyc("image", "push", remote).stdout
+        assert re.search(r"^[0-9a-f]{12}: Pushed$", first, re.M), first
+        assert re.search(r"^latest: digest: sha256:[0-9a-f]{64} size: \d+$", first, re.M)
+        again = pyc("image", "push", remote).stdout
+        assert "Layer already exists" in again and "Pushed" not in again, again
+
+        pyc("image", "rm", remote)
+        pyc("image", "rm", "my-registry")
+        pyc("image", "pull", remote)
+        assert image_id(pyc, remote) == local_id
+
+        assert "Removing login credentials for " + r.host in pyc("logout", r.host).stdout
+        assert r.host not in json.loads(config.read_text()).get("auths", {})
+        pyc("image", "rm", remote)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pty
 import select
 import signal
+import struct
 import subprocess
+import termios
 import time
 from collections.abc import Callable
 
@@ -17,11 +20,16 @@ from tests.e2e.conftest import BASE_IMAGE, Project, pycompose_command
 pytestmark = pytest.mark.root
 
 
-def drive_terminal(p: Project, args: list[str], steps: list[tuple[bytes, bytes]],
-                   timeout: float = 30.0) -> tuple[int, str]:
+Step = tuple[bytes, bytes | Callable[[int, subprocess.Popen[bytes]], bytes]]
+
+
+def drive_terminal(p: Project, args: list[str], steps: list[Step], timeout: float = 30.0,
+                   size: tuple[int, int] = (24, 80)) -> tuple[int, str]:
     """Run pycompose on a new pseudo-terminal; for each step wait until the screen shows
-    its first part (since the previous step), then type its second; (exit code, screen)."""
+    its first part (since the previous step), then type its second (or what a callable
+    of the terminal's master and the process returns); (exit code, screen)."""
     master, slave = pty.openpty()
+    set_size(master, *size)
     proc = subprocess.Popen([*pycompose_command(), *args], cwd=p.directory, env=p.env,
                             stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
     os.close(slave)
@@ -42,9 +50,13 @@ def drive_terminal(p: Project, args: list[str], steps: list[tuple[bytes, bytes]]
                 seen += chunk
                 for _ in range(chunk.count(CURSOR_QUERY)):  # answer as a terminal does
                     os.write(master, b"\x1b[1;5R")
-                if todo and todo[0][0] in seen[mark:]:
+                    # busybox reads 16 bytes at a time and drops what follows the answer
+                    # in the same read: let it take the answer alone
+                    time.sleep(0.3)
+                while todo and todo[0][0] in seen[mark:]:
                     mark = seen.index(todo[0][0], mark) + len(todo[0][0])
-                    os.write(master, todo.pop(0)[1])
+                    typed = todo.pop(0)[1]
+                    os.write(master, typed if isinstance(typed, bytes) else typed(master, proc))
             elif proc.poll() is not None:
                 break
         code = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
@@ -54,6 +66,10 @@ def drive_terminal(p: Project, args: list[str], steps: list[tuple[bytes, bytes]]
             proc.wait()
         os.close(master)
     return code, seen.decode(errors="replace")
+
+
+def set_size(fd: int, rows: int, cols: int) -> None:
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
 
 CURSOR_QUERY = b"\x1b[6n"  # busybox sh asks where the cursor is after each prompt
@@ -93,7 +109,8 @@ def test_ctrl_c_reaches_the_container_on_a_terminal(
     p = project("interactive")
     began = time.monotonic()
     code, shown = drive_terminal(p, ["run", "--rm", "svc", "sh"], [
-        (PROMPT, b"sleep 100\r"), (b"sleep 100\r\n", b"\x03"), (PROMPT, b"exit 4\r")])
+        (PROMPT, b"echo ready; sleep 100\r"), (b"ready\r\n", b"\x03"),
+        (PROMPT, b"exit 4\r")])
     assert code == 4, shown  # the shell survived: only its foreground job was interrupted
     assert "^C" in shown
     assert time.monotonic() - began < 20
@@ -114,6 +131,21 @@ def test_interrupt_without_terminal_stops_the_one_off(
             proc.kill()
         proc.communicate()
     assert p.engine().container_list(all=True) == []
+
+
+def test_terminal_size_follows_ours(project: Callable[[str], Project]) -> None:
+    p = project("interactive")
+
+    def resize(master: int, proc: subprocess.Popen[bytes]) -> bytes:
+        set_size(master, 30, 90)
+        proc.send_signal(signal.SIGWINCH)  # what the kernel sends a terminal's foreground
+        time.sleep(0.5)
+        return b"stty size; exit 0\r"
+
+    code, shown = drive_terminal(p, ["run", "--rm", "svc", "sh"], [
+        (PROMPT, b"stty size\r"), (b"20 70\r\n", b""), (PROMPT, resize)], size=(20, 70))
+    assert code == 0, shown
+    assert "30 90" in shown
 
 
 def test_container_run_it(project: Callable[[str], Project]) -> None:

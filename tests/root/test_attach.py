@@ -144,3 +144,37 @@ def test_terminal_input_size_and_exit_code(engine: LocalEngine) -> None:
     assert "42" in text
     assert err.getvalue() == b""  # one stream with a terminal
     engine.container_remove(c.id)
+
+
+def test_piped_input_to_a_terminal_ends_with_ctrl_d(engine: LocalEngine, pipe: Pipe) -> None:
+    c = engine.container_create(spec(command=("cat",), tty=True, stdin_open=True))
+    engine.container_start(c.id)
+    out, err = io.BytesIO(), io.BytesIO()
+    result = attach_in_thread(engine, c.id, pipe.reader, out, err, tty=True)
+    pipe.write(b"hi\n")
+    pipe.close()  # not a terminal on our side: its end is a Ctrl-D on the container's
+    assert finish(result) == 0
+    assert out.getvalue().replace(b"\r", b"") == b"hi\nhi\n"  # the terminal's echo, cat's
+    engine.container_remove(c.id)
+
+
+def test_a_client_speaking_nonsense_is_dropped(engine: LocalEngine) -> None:
+    from engine.runtime import attach
+
+    c = engine.container_create(spec("read line; echo got $line", stdin_open=True))
+    engine.container_start(c.id)
+    bad = attach.connect(attach.socket_dir(engine.store.run_dir, c.id))
+    assert bad is not None
+    try:
+        bad.sendall(attach.HEADER.pack(attach.HELLO, attach.MAX_FRAME + 1))
+        assert bad.recv(100) == b""  # hung up on
+    finally:
+        bad.close()
+    r, w = os.pipe()
+    with os.fdopen(r, "rb", buffering=0) as stdin:
+        os.write(w, b"fine\n")
+        os.close(w)
+        out = io.BytesIO()
+        assert engine.container_attach(c.id, stdin, out, io.BytesIO(), False) == 0
+    assert out.getvalue() == b"got fine\n"
+    engine.container_remove(c.id)

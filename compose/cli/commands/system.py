@@ -1,4 +1,4 @@
-"""`pycompose system info|df|prune`: the built-in engine as a whole, shaped like docker's."""
+"""`pycompose system info|df|prune|events`: the built-in engine as a whole, shaped like docker's."""
 
 from __future__ import annotations
 
@@ -22,9 +22,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     prune.add_argument("-a", "--all", action="store_true")
     prune.add_argument("-f", "--force", action="store_true")
     prune.add_argument("--volumes", action="store_true")
+    from compose.cli.commands import system_events
+
+    system_events.add_arguments(sub.add_parser("events", help="Get real time events from "
+                                                              "the engine"))
 
 
 def run(ctx: Context, args: argparse.Namespace) -> int:
+    if args.system_cmd == "events":
+        from compose.cli.commands import system_events
+
+        return system_events.run(ctx, args)
     return {"info": _info, "df": _df, "prune": _prune}[args.system_cmd](ctx, args)
 
 

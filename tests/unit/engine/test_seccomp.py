@@ -12,11 +12,12 @@ import pytest
 from engine.api import InvalidArgument
 from engine.runtime import seccomp
 from engine.runtime.caps import DEFAULT_CAPS
+from engine.runtime.syscalls_x86_64 import I386_SYSCALLS as NR32
 from engine.runtime.syscalls_x86_64 import X86_64_SYSCALLS as NR
 from engine.store import Store
 
 ALLOW, EPERM, ENOSYS = seccomp.RET_ALLOW, seccomp.RET_ERRNO | 1, seccomp.RET_ERRNO | 38
-X86_64, I386 = 0xC000003E, 0x40000003
+X86_64, I386, AARCH64 = 0xC000003E, 0x40000003, 0xC00000B7
 KERNEL = (6, 1)
 
 
@@ -55,10 +56,12 @@ def test_program_shape(default_prog: bytes) -> None:
     assert len(default_prog) % 8 == 0
     n = len(default_prog) // 8
     assert 300 < n < seccomp.MAX_INSNS
-    first = [struct.unpack_from("=HBBI", default_prog, i * 8) for i in range(3)]
+    first = [struct.unpack_from("=HBBI", default_prog, i * 8) for i in range(5)]
     assert first[0] == (seccomp.LD_ABS_W, 0, 0, 4)  # seccomp_data.arch
     assert first[1][0] == seccomp.JMP_JEQ_K and first[1][3] == X86_64
-    assert first[2] == (seccomp.RET_K, 0, 0, EPERM)
+    assert first[2] == (seccomp.JMP_JEQ_K, 0, 1, I386)  # else to the EPERM below
+    assert first[3][0] == seccomp.JMP_JA  # to the i386 section
+    assert first[4] == (seccomp.RET_K, 0, 0, EPERM)
     last = struct.unpack_from("=HBBI", default_prog, (n - 1) * 8)
     assert last == (seccomp.RET_K, 0, 0, EPERM)  # defaultAction ERRNO, defaultErrnoRet 1
 
@@ -78,7 +81,22 @@ def test_allow_deny_and_foreign_arch(default_prog: bytes) -> None:
     for name in ("keyctl", "add_key", "unshare", "mount", "setns", "bpf", "reboot",
                  "kexec_load", "userfaultfd", "open_by_handle_at", "io_uring_setup"):
         assert run_bpf(default_prog, NR[name]) == EPERM, name
-    assert run_bpf(default_prog, NR["read"], arch=I386) == EPERM
+    assert run_bpf(default_prog, NR["read"], arch=AARCH64) == EPERM
+
+
+def test_i386_section(default_prog: bytes) -> None:
+    """32-bit programs (and int 0x80) use the i386 numbers, with the same rules."""
+    for name in ("read", "socketcall", "chown32", "_llseek", "modify_ldt", "mseal"):
+        assert run_bpf(default_prog, NR32[name], arch=I386) == ALLOW, name
+    for name in ("keyctl", "unshare", "mount", "kexec_load"):
+        assert run_bpf(default_prog, NR32[name], arch=I386) == EPERM, name
+    assert NR32["keyctl"] != NR["keyctl"]
+    assert run_bpf(default_prog, NR32["clone3"], arch=I386) == ENOSYS
+    assert run_bpf(default_prog, 1000, arch=I386) == ENOSYS
+    assert run_bpf(default_prog, NR32["personality"], (0x0400000,), arch=I386) == EPERM
+    assert run_bpf(default_prog, NR32["personality"], (0xFFFFFFFF,), arch=I386) == ALLOW
+    assert run_bpf(default_prog, NR32["clone"], (0x10000011,), arch=I386) == EPERM
+    assert "socketcall" not in NR and "uretprobe" not in NR32
 
 
 def test_enosys_for_clone3_new_and_x32_syscalls(default_prog: bytes) -> None:

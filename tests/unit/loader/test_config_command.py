@@ -188,3 +188,15 @@ def test_hash_ignores_env_file_contents_and_format(project: Path,
     (project / "a.env").write_text("A=2\n")
     code, out, _ = run(capsys, "config", "--hash", "s")
     assert hashes[0] == hashes[1] == out
+
+
+def test_fast_indented_json_writes_what_json_dumps_writes() -> None:
+    from compose.loader.render import _indented_json
+    from tests.support.corpus import CONFORMANCE
+
+    odd = {"a": [1, 2.5, True, None, {"é\u2028<x>": "\x00\n\"\\"}], "b": {}, "c": [],
+           "d": [[], {}], 3: "a non-string key: json.dumps writes this one"}
+    trees = [odd, *(json.loads(path.read_text())
+                    for path in sorted(CONFORMANCE.glob("cases/*/expected.json"))[:80])]
+    for tree in trees:
+        assert _indented_json(tree) == json.dumps(tree, ensure_ascii=False, indent=2)
