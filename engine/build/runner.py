@@ -85,6 +85,7 @@ class StepContainer:
         from engine.runtime.caps import effective_caps
         from engine.runtime.launcher import LaunchPlan, ProcessPlan
         from engine.runtime.rootfs import RootfsPlan, empty_lower
+        from engine.runtime.seccomp import program_for
 
         hosts = self.dir / "hosts"
         resolv = self.dir / "resolv.conf"
@@ -112,9 +113,10 @@ class StepContainer:
             work=str(self.dir / "work"), mounts=mounts,
             files=((str(hostname), "/etc/hostname"), (str(hosts), "/etc/hosts"),
                    (str(resolv), "/etc/resolv.conf")), shm_size=step.shm_size)
+        caps = frozenset(effective_caps((), (), False))
         process = ProcessPlan(args=step.args, env=step.env, cwd=step.cwd, uid=step.uid,
-                              gid=step.gid, groups=step.groups,
-                              caps=frozenset(effective_caps((), (), False)))
+                              gid=step.gid, groups=step.groups, caps=caps,
+                              seccomp=program_for(self.store, (), False, caps))
         plan = LaunchPlan(container_id=self.id, name=f"build-{self.id[:12]}", rootfs=rootfs,
                           process=process, hostname=self.id[:12],
                           network_mode="host" if step.network == "host" else "none")
