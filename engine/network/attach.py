@@ -314,6 +314,8 @@ class NetworkHooks:
             if ep is not None and ep.get("active") != active:
                 ep["active"] = active
                 records.save(self.store, net, durable=False)
+            if not active and not any(e.get("active") for e in net["endpoints"].values()):
+                bridge.forget_verified(net["bridge"])
             return ep
 
     def _ensure_dns(self, network_id: str) -> None:

@@ -20,10 +20,11 @@ from engine.network import firewall
 from engine.network.netlink import Netlink
 
 REGISTRY = Path("/run/pycompose-net/bridges")
-# When containers start together on a network, each would re-check its rules (two
-# iptables runs under the host lock); a check this recent stands for all of them.
+# When containers start together on an idle network, each would re-check its rules (two
+# iptables runs under the host lock): one check stands for all of them until the network
+# is idle again (`forget_verified`), or for at most VERIFY_TTL seconds.
 VERIFIED = Path("/run/pycompose-net/verified")
-VERIFY_TTL = 2.0
+VERIFY_TTL = 10.0
 
 
 def bridge_name_for(network_id: str) -> str:
@@ -82,6 +83,12 @@ def _mark_verified(bridge: str) -> None:
     with contextlib.suppress(OSError):
         VERIFIED.mkdir(parents=True, exist_ok=True)
         (VERIFIED / bridge).touch()
+
+
+def forget_verified(bridge: str) -> None:
+    """The network went idle: its next first start checks the rules again."""
+    with contextlib.suppress(OSError):
+        (VERIFIED / bridge).unlink()
 
 
 def destroy(net: dict[str, Any]) -> None:

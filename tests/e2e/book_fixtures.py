@@ -114,7 +114,7 @@ def cleanup(pyc: Pyc) -> None:
                 with contextlib.suppress(Exception):
                     engine.network_remove(n.id)
     old = os.environ.get("PYCOMPOSE_CGROUP_PARENT")
-    os.environ["PYCOMPOSE_CGROUP_PARENT"] = pyc.env["PYCOMPOSE_CGROUP_PARENT"]
+    os.environ["PYCOMPOSE_CGROUP_PARENT"] = pyc.env.get("PYCOMPOSE_CGROUP_PARENT", "")
     try:
         with contextlib.suppress(Exception):
             cleanup_engine(LocalEngine(pyc.root))

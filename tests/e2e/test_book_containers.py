@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.book_fixtures import BASE, Pyc, pyc, wait_for, write_files
+from tests.e2e.book_fixtures import BASE, Pyc, free_port, http_get, pyc, wait_for, write_files
 
 pytestmark = [pytest.mark.root, pytest.mark.e2e]
 __all__ = ["pyc"]
@@ -100,6 +100,8 @@ def test_b4_exit_codes_and_stdio(pyc: Pyc) -> None:
     passwd = run(pyc, BASE, "cat", "/etc/passwd")
     inside = run(pyc, BASE, "sh", "-c", "cat /etc/passwd | wc -l")
     assert int(inside.strip()) == len(passwd.splitlines()) >= 1
+    assert pyc("container", "run", "--rm", "-i", "--network", "none", BASE, "cat",
+               stdin="hi\n").stdout == "hi\n"
 
 
 TRAPPER = ('trap "echo got TERM; exit 0" TERM; trap "echo got USR1" USR1; '
@@ -245,6 +247,9 @@ def test_b13_logs(pyc: Pyc) -> None:
         proc = pyc("container", "logs", "lg")
         assert "out 0\n" in proc.stdout and "err 0\n" in proc.stderr
         assert "err 0" not in proc.stdout
+        assert wait_for(lambda: "out 8" in pyc("container", "logs", "lg").stdout, 10)
+        recent = pyc("container", "logs", "--since", "1s", "lg").stdout.splitlines()
+        assert recent and "out 0" not in recent and len(recent) <= 7, recent
         tail = pyc("container", "logs", "--tail", "2", "lg")
         assert len(tail.stdout.splitlines()) + len(tail.stderr.splitlines()) == 2
         log_file = pyc.root / "containers" / cid / f"{cid}-json.log"
@@ -483,3 +488,62 @@ def test_b14_events_and_exec_events(pyc: Pyc) -> None:
         assert "invalid value" in bad.stderr
     finally:
         pyc("container", "rm", "-f", "ev")
+
+
+def test_b13_log_since_rotation_and_driver_none(pyc: Pyc) -> None:
+    chatty = "i=0; while :; do echo out $i padding padding padding; i=$((i+1)); sleep 0.01; done"
+    cid = pyc("container", "run", "-d", "--network", "none", "--name", "rot", "--log-opt",
+              "max-size=1k", "--log-opt", "max-file=2", BASE, "sh", "-c", chatty
+              ).stdout.strip()
+    try:
+        bundle = pyc.root / "containers" / cid
+        assert wait_for(lambda: (bundle / f"{cid}-json.log.1").exists(), 10)
+        time.sleep(0.5)
+        files = sorted(p.name for p in bundle.glob(f"{cid}-json.log*"))
+        assert files == [f"{cid}-json.log", f"{cid}-json.log.1"], files
+        assert all(p.stat().st_size <= 1024 for p in bundle.glob(f"{cid}-json.log*"))
+        everything = pyc("container", "logs", "rot").stdout.splitlines()
+        assert everything and all(line.startswith("out ") for line in everything)
+    finally:
+        pyc("container", "rm", "-f", "rot")
+    pyc("container", "run", "-d", "--network", "none", "--name", "nolog", "--log-driver",
+        "none", BASE, "echo", "hi")
+    try:
+        refused = pyc.fails("container", "logs", "nolog")
+        assert "does not support reading" in refused.stderr
+    finally:
+        pyc("container", "rm", "-f", "nolog")
+
+
+def test_b18_namespaces_and_debugging_sidecars(pyc: Pyc, tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    from tests.e2e.test_book_images import MULTISTAGE
+
+    ctx = write_files(tmp_path / "outyet", {"Dockerfile": MULTISTAGE})
+    pyc("image", "build", "--progress", "plain", "-t", "outyet-small", ".", cwd=ctx)
+    port = free_port()
+    pyc("container", "run", "-d", "--name", "outyet-small", "-p", f"{port}:8080",
+        "outyet-small")
+    try:
+        assert "Hello World" in http_get(port)
+        refused = pyc.fails("container", "exec", "outyet-small", "/bin/sh")
+        assert "no such file or directory" in refused.stderr.lower()
+        page = pyc("container", "run", "--rm", "--net=container:outyet-small", BASE,
+                   "wget", "-qO-", "http://localhost:8080/").stdout
+        assert "Hello World from a minimal container." in page
+        host_ps = pyc("container", "run", "--rm", "--network", "none", "--pid=host", BASE,
+                      "ps", "-o", "pid").stdout.split()
+        assert str(os.getpid()) in host_ps
+        top = pyc("container", "top", "outyet-small").stdout.splitlines()
+        row = [line.split() for line in top[1:] if line.endswith("/httpd -f -p 8080 -h /www")]
+        pid = int(row[0][1])
+        assert pid != 1 and pid == json.loads(pyc("container", "inspect", "outyet-small"
+                                                  ).stdout)[0]["State"]["Pid"]
+        inside = subprocess.run(["nsenter", "--target", str(pid), "--uts", "hostname"],
+                                capture_output=True, text=True, check=True).stdout
+        assert inside == pyc("container", "inspect", "-f", "{{.Config.Hostname}}",
+                             "outyet-small").stdout
+    finally:
+        pyc("container", "rm", "-f", "outyet-small")

@@ -59,7 +59,10 @@ def drive_terminal(p: Project, args: list[str], steps: list[Step], timeout: floa
                     os.write(master, typed if isinstance(typed, bytes) else typed(master, proc))
             elif proc.poll() is not None:
                 break
-        code = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+        try:
+            code = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"still running after {timeout}s; screen: {seen!r}") from None
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -109,7 +112,8 @@ def test_ctrl_c_reaches_the_container_on_a_terminal(
     p = project("interactive")
     began = time.monotonic()
     code, shown = drive_terminal(p, ["run", "--rm", "svc", "sh"], [
-        (PROMPT, b"echo ready; sleep 100\r"), (b"ready\r\n", b"\x03"),
+        # a child shell: SIGINT kills it whether it is still echoing or already sleeping
+        (PROMPT, b"sh -c 'echo ready; exec sleep 100'\r"), (b"ready\r\n", b"\x03"),
         (PROMPT, b"exit 4\r")])
     assert code == 4, shown  # the shell survived: only its foreground job was interrupted
     assert "^C" in shown

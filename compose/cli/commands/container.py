@@ -101,6 +101,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     logs.add_argument("-f", "--follow", action="store_true")
     logs.add_argument("-n", "--tail", default="all")
     logs.add_argument("-t", "--timestamps", action="store_true")
+    logs.add_argument("--since", help="timestamp or relative duration (e.g. 42m)")
+    logs.add_argument("--until", help="timestamp or relative duration (e.g. 42m)")
 
     rm = sub.add_parser("rm", aliases=["remove"], help="Remove one or more containers")
     rm.add_argument("containers", nargs="+")
@@ -380,7 +382,16 @@ def _inspect(ctx: Context, args: argparse.Namespace) -> int:
 def _logs(ctx: Context, args: argparse.Namespace) -> int:
     engine = ctx.engine()
     tail = None if args.tail in ("all", "-1") else _int(args.tail, "--tail")
-    for line in engine.container_logs(args.container, follow=args.follow, tail=tail):
+    from compose.cli.commands.system_events import moment
+
+    if engine.container_inspect(args.container).spec.log_config.driver == "none":
+        from engine.api import InvalidArgument
+
+        raise InvalidArgument("configured logging driver does not support reading")
+    since = moment(args.since, "--since") if args.since else None
+    until = moment(args.until, "--until") if args.until else None
+    for line in engine.container_logs(args.container, follow=args.follow, tail=tail,
+                                      since=since, until=until):
         out = ctx.stdout if line.stream == "stdout" else ctx.stderr
         out.write((f"{line.time} " if args.timestamps else "") + line.text)
         out.flush()
