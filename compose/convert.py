@@ -8,6 +8,7 @@ The loader has already folded `env_file` and the interpolation environment into
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -254,6 +255,32 @@ def _volumes_from(project: str, project_data: Mapping[str, Any], value: str) -> 
     return f"{ref}:{mode}" if mode else ref
 
 
+def _security_opts(opts: Any) -> tuple[str, ...]:
+    """As Compose does: a `seccomp=<file>` profile is read now (relative to the working
+    directory) and handed to the engine as JSON text, so later starts need no file."""
+    out = []
+    for opt in opts:
+        key, sep, value = str(opt).partition("=")
+        if not sep:
+            key, sep, value = str(opt).partition(":")
+        value = value.strip()
+        if key.strip() == "seccomp" and value and value != "unconfined" \
+                and not value.startswith("{"):
+            try:
+                with open(value, encoding="utf-8") as f:
+                    text = f.read()
+            except OSError as exc:
+                raise ConfigError(f"opening seccomp profile ({value}) failed: "
+                                  f"{exc.strerror or exc}") from None
+            try:
+                profile = json.loads(text)
+            except ValueError as exc:
+                raise ConfigError(f"seccomp profile {value}: invalid JSON: {exc}") from None
+            opt = "seccomp=" + json.dumps(profile, separators=(",", ":"))
+        out.append(str(opt))
+    return tuple(out)
+
+
 def _command(value: Any) -> tuple[str, ...] | None:
     if value is None:
         return None
@@ -317,7 +344,7 @@ def container_spec(info: ProjectInfo, project_data: Mapping[str, Any], service: 
         privileged=bool(svc.get("privileged", False)),
         cap_add=tuple(svc.get("cap_add") or ()),
         cap_drop=tuple(svc.get("cap_drop") or ()),
-        security_opt=tuple(svc.get("security_opt") or ()),
+        security_opt=_security_opts(svc.get("security_opt") or ()),
         stop_signal=svc.get("stop_signal"),
         stop_grace_period=(duration(svc["stop_grace_period"])
                            if svc.get("stop_grace_period") else None),

@@ -130,3 +130,16 @@ def test_durations_and_sizes() -> None:
         duration("soon")
     with pytest.raises(ConfigError):
         size("lots")
+
+
+def test_seccomp_profile_file_is_read_at_create_like_compose(tmp_path, monkeypatch) -> None:
+    from compose.convert import _security_opts
+    from compose.errors import ConfigError
+
+    (tmp_path / "profile.json").write_text('{"defaultAction": "SCMP_ACT_ALLOW",\n "syscalls": []}')
+    monkeypatch.chdir(tmp_path)
+    assert _security_opts(["seccomp=./profile.json", "no-new-privileges:true"]) == (
+        'seccomp={"defaultAction":"SCMP_ACT_ALLOW","syscalls":[]}', "no-new-privileges:true")
+    assert _security_opts(["seccomp=unconfined"]) == ("seccomp=unconfined",)
+    with pytest.raises(ConfigError, match=r"opening seccomp profile \(missing.json\) failed"):
+        _security_opts(["seccomp=missing.json"])
