@@ -45,22 +45,22 @@ def ensure(net: dict[str, Any], root: Path, nl: Netlink | None = None,
         with firewall.host_lock():
             index = nl.link_index(net["bridge"])
             if index is None:
+                # Registered before it exists: a process killed half-way leaves an entry
+                # that collect_orphans() finds, never an unowned bridge.
+                _register(net, root)
                 try:
                     index = nl.create_bridge(net["bridge"], net.get("mtu") or None)
                     iface = ipaddress.IPv4Interface(
                         f"{net['gateway']}/{ipaddress.IPv4Network(net['subnet']).prefixlen}")
                     nl.add_address(index, iface)
                     nl.set_link(index, up=True)
-                except OSError as exc:
-                    with contextlib.suppress(OSError):
-                        nl.delete_link(net["bridge"])
-                    raise EngineRuntimeError(
-                        f"cannot create bridge {net['bridge']}: {exc.strerror}")
-                try:
                     firewall.install(net["bridge"], net["subnet"], bool(net.get("internal")))
-                    _register(net, root)
-                except BaseException:
-                    destroy(net)
+                except BaseException as exc:
+                    with contextlib.suppress(OSError):
+                        destroy(net)
+                    if isinstance(exc, OSError):
+                        raise EngineRuntimeError(
+                            f"cannot create bridge {net['bridge']}: {exc.strerror}") from None
                     raise
             elif verify_rules and not _verified_recently(net["bridge"]):
                 if not firewall.intact(net["bridge"]):
