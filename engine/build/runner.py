@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from engine.api import BuildError
 from engine.store import Store
@@ -77,7 +78,20 @@ class StepContainer:
             while bundle.monitor_alive(bundle.read_state(self.store, self.id)) and \
                     time.monotonic() < deadline:
                 time.sleep(POLL)
+        self._reap(bundle.read_state(self.store, self.id))
         _remove_tree(self.dir)
+
+    def _reap(self, state: dict[str, Any]) -> None:
+        """What a monitor that died mid-step can leave: the step's init and its cgroup."""
+        from engine.runtime import bundle
+        from engine.runtime.cgroups import CgroupDriver
+
+        pid, start = int(state.get("pid") or 0), int(state.get("pid_start") or 0)
+        if pid and start and bundle.process_alive(pid, start):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(Exception):
+            CgroupDriver.detect(parent=state.get("cgroup_parent")).open(self.id).remove()
 
     def run(self, step: RunStep, on_output: Callable[[str], None]) -> tuple[int, str]:
         """Run the step; returns (exit code, combined output)."""

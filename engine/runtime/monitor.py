@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.api import EngineError
-from engine.runtime import bundle
+from engine.runtime import bundle, sweep
 from engine.runtime import syscalls as sc
 from engine.runtime.attach_hub import MARK as ATTACH
 from engine.runtime.attach_hub import AttachHub
@@ -76,7 +76,9 @@ def main(engine: Any, store: Store, plan: LaunchPlan, report_fd: int) -> None:
     code = 0
     try:
         report_fd = _detach(store, plan, report_fd)
-        Monitor(engine, store, plan, report_fd).run()
+        monitor = Monitor(engine, store, plan, report_fd)
+        monitor.starting_fd = sweep.claim_start(store, plan.container_id)
+        monitor.run()
     except BaseException:
         traceback.print_exc()
         code = 1
@@ -123,6 +125,7 @@ class Monitor:
         self.plan = plan
         self.cid = plan.container_id
         self.report_fd: int | None = report_fd
+        self.starting_fd: int | None = None  # sweep.claim_start: held until the report
         self.stop_requested = False
         self.kill_at: float | None = None
         self.self_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
@@ -212,6 +215,9 @@ class Monitor:
             self._drain_wake()
 
     def _report(self, msg: dict[str, Any]) -> None:
+        if self.starting_fd is not None:  # the state now says what happened
+            os.close(self.starting_fd)
+            self.starting_fd = None
         if self.report_fd is None:
             return
         with contextlib.suppress(OSError):
@@ -355,6 +361,8 @@ class Monitor:
         driver = CgroupDriver.detect()
         cg = driver.create(self.cid, self.plan.resources, privileged=self.plan.privileged,
                            devices=self.plan.devices)
+        # Kept so that cleanup from a process with another $PYCOMPOSE_CGROUP_PARENT finds it.
+        bundle.update_state(self.store, self.cid, cgroup_parent=driver.parent)
         cg.add(pid)
         return cg
 

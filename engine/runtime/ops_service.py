@@ -64,10 +64,12 @@ class ContainerOpsService:
 
     def _ops_cgroup(self, cid: str) -> Any:
         """The container's cgroup, or None when it has none (not running, no cgroupfs)."""
+        from engine.runtime import bundle
         from engine.runtime.cgroups import CgroupDriver
 
         try:
-            return CgroupDriver.detect().open(cid)
+            parent = bundle.read_state(self.store, cid).get("cgroup_parent")
+            return CgroupDriver.detect(parent=parent).open(cid)
         except (NotFound, EngineRuntimeError):
             return None
 

@@ -212,6 +212,7 @@ class ContainerService:
 
         cid = self._container_resolve_id(ref)
         with self.store.lock(f"container-op-{cid}"):  # one start at a time
+            sweep.wait_starting(self.store, cid)  # a killed starter's monitor goes on
             c = self._container_record(cid)
             if c.state.status in ("running", "paused", "restarting"):
                 return
@@ -470,7 +471,7 @@ class ContainerService:
         with contextlib.suppress(Exception):
             from engine.runtime.cgroups import CgroupDriver
 
-            CgroupDriver.detect().open(cid).remove()
+            CgroupDriver.detect(parent=state.get("cgroup_parent")).open(cid).remove()
         teardown = getattr(self, "_net_teardown", None)
         if teardown is not None:
             with contextlib.suppress(Exception):
@@ -497,7 +498,7 @@ class ContainerService:
             with contextlib.suppress(FileNotFoundError):
                 os.rename(d, tmp)
             shutil.rmtree(bundle.attach_dir(self.store, cid), ignore_errors=True)
-            for lock in (bundle.lock_name(cid), f"container-op-{cid}"):
+            for lock in (bundle.lock_name(cid), f"container-op-{cid}", sweep.starting_lock(cid)):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(self.store.path("locks", f"{lock}.lock"))
         shutil.rmtree(tmp, ignore_errors=True)  # renamed away: no need to hold the lock
