@@ -403,6 +403,7 @@ class _UpPlanner:
             why = why_recreate(c)
             if why:
                 op = b.add(OpType.RECREATE_CONTAINER, resource, why, deps, **fields)
+                self.created.setdefault(name, []).append(op)  # dependents may refer to it
                 self.recreated.add(name)
                 if not options.no_start:
                     op = b.add(OpType.START_CONTAINER, resource, "recreated", [op], **fields)

@@ -14,8 +14,6 @@ import os
 import sys
 from typing import NoReturn
 
-from compose.cli.context import Context, GlobalOptions
-
 # name -> (module under compose.cli.commands, one-line help). Order is the help order.
 COMMANDS: dict[str, tuple[str, str]] = {
     "build": ("build", "Build or rebuild services"),
@@ -146,6 +144,8 @@ def dispatch(argv: list[str]) -> int:
                      help="Execute command in dry run mode")
     module.add_arguments(sub)
     args = sub.parse_args(opts.rest)
+    from compose.cli.context import Context, GlobalOptions  # dataclasses: not for --help
+
     ctx = Context(GlobalOptions(
         files=tuple(opts.files),
         project_name=opts.project_name,

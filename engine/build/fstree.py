@@ -12,23 +12,29 @@ from pathlib import Path
 from typing import IO
 
 from engine.api import BuildError
-from engine.images.unpack import RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, opaque_xattr, openat2
+from engine.images.unpack import (
+    RESOLVE_IN_ROOT,
+    RESOLVE_NO_MAGICLINKS,
+    clean_path,
+    opaque_xattr,
+    openat2,
+)
 
 MAX_LINKS = 40
 
 
-def clean(path: str) -> list[str]:
-    """Components of `path` relative to the root; `..` above the root is dropped."""
-    parts: list[str] = []
-    for comp in path.split("/"):
-        if comp in ("", "."):
-            continue
-        if comp == "..":
-            if parts:
-                parts.pop()
-            continue
-        parts.append(comp)
-    return parts
+def open_in_root(root: Path, parts: list[str]) -> IO[bytes]:
+    """The regular file at `parts` under `root`, opened with no way out of `root`."""
+    root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fd = openat2(root_fd, "/".join(parts), os.O_RDONLY | os.O_NOFOLLOW,
+                     resolve=RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+    finally:
+        os.close(root_fd)
+    return os.fdopen(fd, "rb")
+
+
+clean = clean_path  # the components of a path under the tree's root
 
 
 def escapes(path: str) -> bool:
@@ -110,13 +116,7 @@ class DirTree(Tree):
         return os.readlink(self.root.joinpath(*parts))
 
     def open(self, parts: list[str]) -> IO[bytes]:
-        root_fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            fd = openat2(root_fd, "/".join(parts), os.O_RDONLY | os.O_NOFOLLOW,
-                         resolve=RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
-        finally:
-            os.close(root_fd)
-        return os.fdopen(fd, "rb")
+        return open_in_root(self.root, parts)
 
 
 def is_whiteout(st: os.stat_result) -> bool:
@@ -192,14 +192,7 @@ class LayeredTree(Tree):
         return os.readlink(self._layers(parts)[0].joinpath(*parts))
 
     def open(self, parts: list[str]) -> IO[bytes]:
-        layer = self._layers(parts)[0]
-        root_fd = os.open(layer, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            fd = openat2(root_fd, "/".join(parts), os.O_RDONLY | os.O_NOFOLLOW,
-                         resolve=RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
-        finally:
-            os.close(root_fd)
-        return os.fdopen(fd, "rb")
+        return open_in_root(self._layers(parts)[0], parts)
 
 
 def not_found(src: str) -> BuildError:

@@ -11,12 +11,14 @@ import os
 import shutil
 import uuid
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from engine.api import InvalidArgument
 from engine.images.blobs import BlobStore
-from engine.images.unpack import Unpacked, unpack_to_new_dir
 from engine.store import Store
+
+if TYPE_CHECKING:  # the unpacker (tarfile, compressors, ctypes) loads when a layer comes in
+    from engine.images.unpack import Unpacked
 
 # Decompression-bomb bounds: the uncompressed stream may be at most ratio x the blob
 # ($PYCOMPOSE_MAX_LAYER_RATIO, but at least FLOOR) and never more than the ceiling
@@ -74,6 +76,8 @@ class LayerStore:
                 "compressed": blob != unpacked.diff_id}
 
     def _unpack(self, f: IO[bytes], max_bytes: int, expected_diff_id: str | None) -> Unpacked:
+        from engine.images.unpack import unpack_to_new_dir
+
         # Layers may hold device nodes and setuid files: only root may traverse to them.
         self.dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.dir, 0o700)

@@ -52,16 +52,14 @@ class Reference:
         return self.name
 
     def __str__(self) -> str:
-        text = self.name
-        if self.tag:
-            text += f":{self.tag}"
-        if self.digest:
-            text += f"@{self.digest}"
-        return text
+        return self._with_tag_and_digest(self.name)
 
     def familiar(self) -> str:
         """`busybox:latest`, `localhost:5000/app:1`, `busybox@sha256:...`."""
-        text = self.familiar_name
+        return self._with_tag_and_digest(self.familiar_name)
+
+    def _with_tag_and_digest(self, name: str) -> str:
+        text = name
         if self.tag:
             text += f":{self.tag}"
         if self.digest:

@@ -87,12 +87,10 @@ class GuardedTarInfo(tarfile.TarInfo):
         return super()._proc_pax(tarfile)  # type: ignore[misc]
 
 
-def clean_name(name: str) -> list[str]:
-    """Path components of a member name, scoped under the root as `Join("/", name)`."""
-    if "\x00" in name:
-        raise invalid(f"NUL byte in name {name!r}")
+def clean_path(path: str) -> list[str]:
+    """Components of `path` relative to the root; `..` above the root is dropped."""
     parts: list[str] = []
-    for comp in name.split("/"):
+    for comp in path.split("/"):
         if comp in ("", "."):
             continue
         if comp == "..":
@@ -101,6 +99,13 @@ def clean_name(name: str) -> list[str]:
             continue
         parts.append(comp)
     return parts
+
+
+def clean_name(name: str) -> list[str]:
+    """Path components of a member name, scoped under the root as `Join("/", name)`."""
+    if "\x00" in name:
+        raise invalid(f"NUL byte in name {name!r}")
+    return clean_path(name)
 
 
 def decompressed(stream: IO[bytes]) -> IO[bytes]:

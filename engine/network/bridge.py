@@ -18,12 +18,13 @@ from typing import Any
 from engine.api import EngineRuntimeError
 from engine.network import firewall
 from engine.network.netlink import Netlink
+from engine.store.store import write_atomic
 
 REGISTRY = Path("/run/pycompose-net/bridges")
 # When containers start together on an idle network, each would re-check its rules (two
-# iptables runs under the host lock): one check stands for all of them until the network
-# is idle again (`forget_verified`), or for at most VERIFY_TTL seconds.
-VERIFIED = Path("/run/pycompose-net/verified")
+# iptables runs under the host lock): one check, noted as `verified_at` in the bridge's
+# registry entry, stands for all of them until the network is idle again
+# (`forget_verified`), or for at most VERIFY_TTL seconds.
 VERIFY_TTL = 10.0
 
 
@@ -65,39 +66,51 @@ def ensure(net: dict[str, Any], root: Path, nl: Netlink | None = None,
             elif verify_rules and not _verified_recently(net["bridge"]):
                 if not firewall.intact(net["bridge"]):
                     firewall.install(net["bridge"], net["subnet"], bool(net.get("internal")))
-                _mark_verified(net["bridge"])
+                _mark_verified(net["bridge"], time.time())
             return index
     finally:
         if own:
             nl.close()
 
 
-def _verified_recently(bridge: str) -> bool:
+def _registry_entry(bridge: str) -> dict[str, Any] | None:
     try:
-        return time.time() - (VERIFIED / bridge).stat().st_mtime < VERIFY_TTL
-    except OSError:
-        return False
+        entry = json.loads((REGISTRY / bridge).read_text())
+    except (OSError, ValueError):
+        return None
+    return entry if isinstance(entry, dict) else None
 
 
-def _mark_verified(bridge: str) -> None:
+def _verified_recently(bridge: str) -> bool:
+    entry = _registry_entry(bridge) or {}
+    verified_at = entry.get("verified_at")
+    return isinstance(verified_at, int | float) and time.time() - verified_at < VERIFY_TTL
+
+
+def _mark_verified(bridge: str, verified_at: float | None = None) -> None:
+    """Note (or, with None, drop) the time of the last rules check; under the host lock."""
+    entry = _registry_entry(bridge)
+    if entry is None:  # not registered by us: always check
+        return
+    entry.pop("verified_at", None)
+    if verified_at is not None:
+        entry["verified_at"] = verified_at
     with contextlib.suppress(OSError):
-        VERIFIED.mkdir(parents=True, exist_ok=True)
-        (VERIFIED / bridge).touch()
+        write_atomic(REGISTRY / bridge, json.dumps(entry).encode(), durable=False)
 
 
 def forget_verified(bridge: str) -> None:
     """The network went idle: its next first start checks the rules again."""
-    with contextlib.suppress(OSError):
-        (VERIFIED / bridge).unlink()
+    with firewall.host_lock():
+        _mark_verified(bridge, None)
 
 
 def destroy(net: dict[str, Any]) -> None:
     with firewall.host_lock(), Netlink() as nl:
         firewall.remove(net["bridge"])
         nl.delete_link(net["bridge"])
-        for registry in (REGISTRY, VERIFIED):
-            with contextlib.suppress(FileNotFoundError):
-                (registry / net["bridge"]).unlink()
+        with contextlib.suppress(FileNotFoundError):
+            (REGISTRY / net["bridge"]).unlink()
 
 
 def _register(net: dict[str, Any], root: Path) -> None:

@@ -156,6 +156,10 @@ class NetworkService(NetworkHooks):
                     os.kill(pid, signal.SIGTERM)
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
+            # the network is gone for good: without this, one lock file per network
+            # ever created piles up in the data root
+            with contextlib.suppress(FileNotFoundError):
+                self.store.path("locks", f"{dnsd.lock_name(network_id)}.lock").unlink()
 
     def network_prune(self) -> list[str]:
         removed = []

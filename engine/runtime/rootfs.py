@@ -277,12 +277,9 @@ def _mask_paths(root_fd: int, merged: str, paths: tuple[str, ...]) -> None:
     if not stat.S_ISCHR(st.st_mode) or st.st_rdev != os.makedev(1, 3):
         raise OSError(errno.EPERM, "/dev/null in the container is not char 1:3")
     for path in paths:
-        try:
-            fd = sc.open_in_root(root_fd, path, os.O_PATH)
-        except OSError as e:
-            if e.errno in (errno.ENOENT, errno.ENOTDIR):
-                continue
-            raise
+        fd = _open_if_present(root_fd, path)
+        if fd is None:
+            continue
         try:
             where = f"/proc/self/fd/{fd}"
             if stat.S_ISDIR(os.fstat(fd).st_mode):
@@ -293,13 +290,20 @@ def _mask_paths(root_fd: int, merged: str, paths: tuple[str, ...]) -> None:
             os.close(fd)
 
 
-def _readonly_path(root_fd: int, path: str) -> None:
+def _open_if_present(root_fd: int, path: str) -> int | None:
+    """An O_PATH fd of `path` resolved inside the rootfs; None where it does not exist."""
     try:
-        fd = sc.open_in_root(root_fd, path, os.O_PATH)
+        return sc.open_in_root(root_fd, path, os.O_PATH)
     except OSError as e:
         if e.errno in (errno.ENOENT, errno.ENOTDIR):
-            return
+            return None
         raise
+
+
+def _readonly_path(root_fd: int, path: str) -> None:
+    fd = _open_if_present(root_fd, path)
+    if fd is None:
+        return
     try:
         where = f"/proc/self/fd/{fd}"
         sc.mount(where, where, None, sc.MS_BIND | sc.MS_REC)

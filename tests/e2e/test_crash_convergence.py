@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import socket
+import threading
 import time
 import urllib.request
 from collections.abc import Callable
@@ -16,10 +17,12 @@ from typing import Any
 
 import pytest
 
+from engine.api import ContainerSpec
+from engine.network.bridge import veth_name_for
 from engine.runtime import sweep
 from engine.runtime.syscalls import proc_starttime
 from tests import hostscan
-from tests.e2e.conftest import Project
+from tests.e2e.conftest import BASE_IMAGE, Project
 
 pytestmark = [pytest.mark.root, pytest.mark.e2e]
 
@@ -130,8 +133,11 @@ def host_footprint(p: Project) -> dict[str, Any]:
             monitors.append((int(state["monitor_pid"]), int(state["monitor_start"])))
     bridges = {b for b, owner in hostscan.bridge_owners().items() if owner == root}
     assert bridges, "the project's bridge is not registered"
-    return {"ids": [c.id for c in p.engine().container_list(all=True)],
-            "monitors": monitors, "bridges": bridges}
+    ids = [c.id for c in p.engine().container_list(all=True)]
+    veths = {veth_name_for(cid, n.id) for cid in ids
+             for n in p.engine().network_list(labels=LABEL)}
+    assert veths & set(hostscan.links()), "no veth of the project found"
+    return {"ids": ids, "monitors": monitors, "bridges": bridges, "veths": veths}
 
 
 def assert_nothing_left(p: Project, footprint: dict[str, Any]) -> None:
@@ -148,6 +154,7 @@ def assert_nothing_left(p: Project, footprint: dict[str, Any]) -> None:
     links = hostscan.links()
     assert not footprint["bridges"] & set(links)
     assert not footprint["bridges"] & set(links.values())  # no veth left on it
+    assert not footprint["veths"] & set(links)
     assert not footprint["bridges"] & set(hostscan.bridge_owners())
     ids = footprint["ids"]
     assert not [d for d in hostscan.cgroup_dirs() if any(i in d for i in ids)]
@@ -214,6 +221,10 @@ def test_incomplete_bundles_are_ignored_and_swept(project: Callable[[str], Proje
     empty.mkdir()
     removing = containers / f"{sweep.REMOVING_PREFIX}{'c' * 64}"  # killed mid-remove
     (removing / "upper").mkdir(parents=True)
+    locks = engine_root / "locks"
+    locks.mkdir(exist_ok=True)
+    for lock in (f"container-{'c' * 64}.lock", f"container-op-{'c' * 64}.lock"):
+        (locks / lock).touch()
     in_progress = containers / ("d" * 64)
     creating = sweep.Creating(p.engine().store, in_progress.name)  # type: ignore[attr-defined]
     try:
@@ -229,3 +240,31 @@ def test_incomplete_bundles_are_ignored_and_swept(project: Callable[[str], Proje
         creating.release()
     assert p.engine().container_list(all=True) == []  # its creator is gone now
     assert os.listdir(containers) == []
+    assert not [n for n in os.listdir(locks) if n.startswith(("container-", "create-"))]
+    destroyed = [e["id"] for e in p.engine().store.read_events()  # type: ignore[attr-defined]
+                 if e["action"] == "destroy"]
+    assert destroyed == ["c" * 64]  # only the one that had been created
+
+
+def test_start_waits_for_a_monitor_still_starting(project: Callable[[str], Project]) -> None:
+    """A `start` whose caller was killed mid-launch leaves its monitor going on while the
+    state still says `created`: a second start waits for it instead of launching a
+    second monitor (and container) for the same bundle."""
+    engine = project(PROJECT).engine()
+    c = engine.container_create(ContainerSpec(image=BASE_IMAGE, name="crash-starting",
+                                              command=("sleep", "100"), network_mode="none"))
+    claim = sweep.claim_start(engine.store, c.id)  # stands for the killed caller's monitor
+    starter = threading.Thread(target=engine.container_start, args=(c.id,))
+    try:
+        starter.start()
+        starter.join(0.5)
+        assert starter.is_alive(), "start did not wait for the starting monitor"
+        assert engine.container_inspect(c.id).state.status == "created"
+        monitor_log = engine.store.path("containers", c.id, "monitor.log")
+        assert not monitor_log.exists(), "a second monitor was launched"
+    finally:
+        os.close(claim)
+    starter.join(30)
+    assert not starter.is_alive()
+    assert engine.container_inspect(c.id).state.status == "running"
+    engine.container_remove(c.id, force=True)

@@ -3,6 +3,7 @@
 It is built with the same primitives as the runtime (unshare, proc + devpts mounts, chroot)
 but without it, so exec/top/stats/pause can be tested on their own. Killing PID 1 tears
 the namespaces and their mounts down; nothing stays mounted on the host.
+Also a cgroup driver under a private parent, for tests that put processes in cgroups.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.runtime import ops_syscalls as sc
+from engine.runtime.cgroups import Cgroup, CgroupDriver, remove_parent
+from tests.conftest import unique
 
 
 @dataclass
@@ -82,3 +85,15 @@ def fake_container(rootfs: Path, hostname: str = "fakectr") -> Iterator[FakeCont
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         os.waitpid(outer, 0)
+
+
+@contextlib.contextmanager
+def private_cgroup_driver() -> Iterator[CgroupDriver]:
+    """A cgroup driver whose groups live under a private parent, removed afterwards."""
+    drv = CgroupDriver.detect(parent=unique("pyc-test-"))
+    try:
+        yield drv
+    finally:
+        for cid in drv.list_ids():
+            Cgroup(drv, cid, *drv._dirs(cid)).remove()
+        remove_parent(drv)

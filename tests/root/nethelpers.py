@@ -1,5 +1,6 @@
 """Helpers for the network, DNS, port and volume tests: an engine fixture on a temporary
-root with a busybox image, exec with captured output, and probes of host resources."""
+root with a busybox image, exec with captured output, the CLI in a subprocess, and probes
+of host resources."""
 
 from __future__ import annotations
 
@@ -15,6 +16,15 @@ import pytest
 # ---------------------------------------------------------------------------- real containers
 
 IMAGE = "pyc-net-busybox:test"
+
+
+def pycompose(engine: Any, *argv: str) -> subprocess.CompletedProcess[str]:
+    """`pycompose ARGV` in a subprocess, against the engine's data root."""
+    import sys
+
+    env = {**os.environ, "PYCOMPOSE_ROOT": str(engine.store.root)}
+    return subprocess.run([sys.executable, "-m", "compose.cli.main", *argv],
+                          capture_output=True, text=True, env=env, timeout=60)
 
 
 def cleanup(engine: Any) -> None:

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from engine.api import Resources
-from engine.runtime.cgroups import Cgroup, CgroupDriver, remove_parent
-from tests.conftest import BUSYBOX, unique
+from engine.runtime.cgroups import Cgroup, CgroupDriver
+from tests.conftest import BUSYBOX
+from tests.root.ctr_helpers import private_cgroup_driver
 
 pytestmark = pytest.mark.root
 
@@ -21,13 +22,8 @@ pytestmark = pytest.mark.root
 @pytest.fixture
 def driver() -> Iterator[CgroupDriver]:
     """A driver whose groups live under a private parent, removed afterwards."""
-    drv = CgroupDriver.detect(parent=unique("pyc-test-"))
-    try:
+    with private_cgroup_driver() as drv:
         yield drv
-    finally:
-        for cid in drv.list_ids():
-            Cgroup(drv, cid, *drv._dirs(cid)).remove()
-        remove_parent(drv)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from engine.api import Resources
-from engine.runtime.cgroups import Cgroup, CgroupDriver, remove_parent
+from engine.runtime.cgroups import CgroupDriver
 from engine.runtime.nsexec import (
     ExecFailed,
     open_pty,
@@ -19,8 +19,12 @@ from engine.runtime.nsexec import (
     spawn_in_container,
     wait_exit_code,
 )
-from tests.conftest import unique
-from tests.root.ctr_helpers import FakeContainer, fake_container, unpack_rootfs
+from tests.root.ctr_helpers import (
+    FakeContainer,
+    fake_container,
+    private_cgroup_driver,
+    unpack_rootfs,
+)
 
 pytestmark = pytest.mark.root
 
@@ -38,13 +42,8 @@ def ctr(rootfs: Path) -> Iterator[FakeContainer]:
 
 @pytest.fixture
 def cgroup_driver() -> Iterator[CgroupDriver]:
-    drv = CgroupDriver.detect(parent=unique("pyc-test-"))
-    try:
+    with private_cgroup_driver() as drv:
         yield drv
-    finally:
-        for cid in drv.list_ids():
-            Cgroup(drv, cid, *drv._dirs(cid)).remove()
-        remove_parent(drv)
 
 
 def run(ctr: FakeContainer, argv: list[str], **kw: object) -> tuple[int, str]:

@@ -183,15 +183,10 @@ def test_concurrent_creates_get_distinct_subnets(net_engine: Any) -> None:
 
 def test_network_cli(net_engine: Any) -> None:
     import json
-    import os
     import subprocess
-    import sys
-
-    env = {**os.environ, "PYCOMPOSE_ROOT": str(net_engine.store.root)}
 
     def cli(*argv: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "compose.cli.main", "network", *argv],
-                              capture_output=True, text=True, env=env, timeout=60)
+        return nethelpers.pycompose(net_engine, "network", *argv)
 
     name = unique("cli")
     p = nethelpers.free_subnet_prefix()  # e.g. 10.215.3

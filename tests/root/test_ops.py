@@ -132,7 +132,8 @@ def test_top_and_stats_show_real_figures(engine: LocalEngine) -> None:
     cid = started(engine, "sleep 1000 & while :; do :; done",
                   resources=Resources(memory=64 << 20, cpus=0.5))
     pid = engine.container_inspect(cid).state.pid
-    wait_for(lambda: len(engine.container_top(cid)[1]) == 2)  # sh has forked its sleep
+    # sh has forked its sleep and the child has exec'd (until then it shows as sh)
+    wait_for(lambda: any(r[7] == "sleep 1000" for r in engine.container_top(cid)[1]))
     titles, rows = engine.container_top(cid)
     assert titles == ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]
     by_pid = {int(r[1]): r for r in rows}

@@ -159,15 +159,10 @@ def test_volume_api(net_engine: Any) -> None:
 
 def test_volume_cli(net_engine: Any) -> None:
     import json
-    import os
     import subprocess
-    import sys
-
-    env = {**os.environ, "PYCOMPOSE_ROOT": str(net_engine.store.root)}
 
     def cli(*argv: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "compose.cli.main", "volume", *argv],
-                              capture_output=True, text=True, env=env, timeout=60)
+        return nethelpers.pycompose(net_engine, "volume", *argv)
 
     name = unique("cv")
     assert cli("create", "--label", "a=b", name).stdout == f"{name}\n"

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 from textual.pilot import Pilot
 
-from compose.cli.context import Context, GlobalOptions
+from compose.cli.context import GlobalOptions
 from engine.api import Engine, ExecSpec, Stats
+from tests.support.cli_harness import serve_project
 from tests.support.memengine import MemEngine
 from tui.actions import ServiceActions, pycompose_argv
 from tui.app import DashboardApp
@@ -55,12 +56,7 @@ def mem(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[MemEngine]:
     project = tmp_path / "demo"
     (project / "app").mkdir(parents=True)
     (project / "app" / "Dockerfile").write_text("FROM busybox\n")
-    (project / "compose.yaml").write_text(COMPOSE)
-    monkeypatch.chdir(project)
-    for var in ("COMPOSE_FILE", "COMPOSE_PROJECT_NAME", "COMPOSE_PROFILES",
-                "COMPOSE_PROGRESS", "COMPOSE_REMOVE_ORPHANS"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setattr(Context, "engine_factory", lambda: engine)
+    serve_project(monkeypatch, project, COMPOSE, engine)
     actions(engine).command("up", ["-d", "db", "web", "app"])
     yield engine
 

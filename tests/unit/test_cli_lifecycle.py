@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from compose.cli.context import Context
-from compose.cli.main import main
 from engine.api import Container, ExecSpec
+from tests.support.cli_harness import run_cli, serve_project
 from tests.support.memengine import MemEngine
 
 COMPOSE = """\
@@ -38,22 +37,11 @@ def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[MemEngin
     mem = MemEngine()
     mem.add_image("busybox:latest")
     mem.on_start = lambda e, c: c.spec.healthcheck and e.set_health(c.name, "healthy")
-    project = tmp_path / "demo"
-    project.mkdir()
-    (project / "compose.yaml").write_text(COMPOSE)
-    monkeypatch.chdir(project)
-    for var in ("COMPOSE_FILE", "COMPOSE_PROJECT_NAME", "COMPOSE_PROFILES",
-                "COMPOSE_PROGRESS", "COMPOSE_REMOVE_ORPHANS"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setattr(Context, "engine_factory", lambda: mem)
+    serve_project(monkeypatch, tmp_path / "demo", COMPOSE, mem)
     yield mem
 
 
-def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main(list(argv))
-    out, err = capsys.readouterr()
-    return int(exit_info.value.code or 0), out, err
+cli = run_cli
 
 
 def test_up_ps_and_idempotent_second_up(engine: MemEngine, capsys: pytest.CaptureFixture[str]) \

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from compose.cli.context import Context
-from compose.cli.main import main
+from tests.support.cli_harness import run_cli, serve_project
 from tests.support.memengine import MemEngine
 
 COMPOSE = """\
@@ -30,21 +29,12 @@ services:
 @pytest.fixture
 def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[MemEngine]:
     mem = MemEngine()
-    project = tmp_path / "demo"
-    project.mkdir()
-    (project / "compose.yaml").write_text(COMPOSE)
-    monkeypatch.chdir(project)
-    for var in ("COMPOSE_FILE", "COMPOSE_PROJECT_NAME", "COMPOSE_PROFILES", "COMPOSE_PROGRESS"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setattr(Context, "engine_factory", lambda: mem)
+    serve_project(monkeypatch, tmp_path / "demo", COMPOSE, mem)
     yield mem
 
 
 def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main(["--progress", "plain", *argv])
-    out, err = capsys.readouterr()
-    return int(exit_info.value.code or 0), out, err
+    return run_cli(capsys, "--progress", "plain", *argv)
 
 
 def pulled(engine: MemEngine) -> list[str]:

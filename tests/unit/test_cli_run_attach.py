@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from compose.cli.context import Context
-from compose.cli.main import main
 from engine.api import Container
+from tests.support.cli_harness import run_cli, serve_project
 from tests.support.memengine import MemEngine
 
 COMPOSE = """\
@@ -25,23 +24,14 @@ services:
 def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[MemEngine]:
     mem = MemEngine()
     mem.add_image("busybox:latest")
-    project = tmp_path / "demo"
-    project.mkdir()
-    (project / "compose.yaml").write_text(COMPOSE)
-    monkeypatch.chdir(project)
-    for var in ("COMPOSE_FILE", "COMPOSE_PROJECT_NAME", "COMPOSE_PROFILES"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setattr(Context, "engine_factory", lambda: mem)
+    serve_project(monkeypatch, tmp_path / "demo", COMPOSE, mem)
     yield mem
 
 
 def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, stdin: str,
         *argv: str) -> tuple[int, str, str]:
     monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
-    with pytest.raises(SystemExit) as exit_info:
-        main(list(argv))
-    out, err = capsys.readouterr()
-    return int(exit_info.value.code or 0), out, err
+    return run_cli(capsys, *argv)
 
 
 def test_run_relays_stdin_without_a_terminal(engine: MemEngine, monkeypatch: pytest.MonkeyPatch,

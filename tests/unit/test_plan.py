@@ -287,3 +287,24 @@ def test_only_keeps_a_renumbered_sub_plan() -> None:
 [] -> #1 service:a:1, StartContainer, created
 [1] -> #2 service:b:1, StartContainer, created
 """
+
+
+def test_containers_are_created_up_front_and_only_starts_wait() -> None:
+    """As Compose: a dependent's container is created once its dependency's container
+    exists (new or recreated: it may join its namespaces); only its start waits."""
+    data = project(db=svc(healthcheck={"test": ["CMD", "true"], "interval": "1s"}),
+                   app=svc(network_mode="service:db",
+                           depends_on={"db": {"condition": "service_healthy",
+                                              "required": True}}))
+    changed = project(db={**data["services"]["db"], "environment": {"X": "1"}},
+                      app=data["services"]["app"])
+    observed = running(data)
+    observed = replace(observed, containers=tuple(c for c in observed.containers
+                                                  if c.service == "db"))
+    assert str(plan_up(changed, observed)) == """\
+[] -> #1 service:db:1, RecreateContainer, config hash changed
+[1] -> #2 service:db:1, StartContainer, recreated
+[2] -> #3 service:db, WaitHealthy, required by app
+[1] -> #4 service:app:1, CreateContainer, no existing container
+[3,4] -> #5 service:app:1, StartContainer, created
+"""

@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 
 from compose.cli.commands import stats as S
-from compose.cli.context import Context
-from compose.cli.main import main
 from engine.api import EngineRuntimeError, NotFound, Stats
+from tests.support.cli_harness import run_cli, serve_project
 from tests.support.memengine import MemEngine
 from tui.actions import ServiceActions
 
@@ -35,14 +34,7 @@ def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[MemEngin
 
     mem = MemEngine()
     mem.add_image("busybox:latest")
-    project = tmp_path / "demo"
-    project.mkdir()
-    (project / "compose.yaml").write_text(COMPOSE)
-    monkeypatch.chdir(project)
-    for var in ("COMPOSE_FILE", "COMPOSE_PROJECT_NAME", "COMPOSE_PROFILES",
-                "COMPOSE_PROGRESS"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setattr(Context, "engine_factory", lambda: mem)
+    serve_project(monkeypatch, tmp_path / "demo", COMPOSE, mem)
     ServiceActions(GlobalOptions(), mem, "demo").command("up", ["-d"])
     mem.set_stats("demo-web-1", Stats(cpu_percent=12.345, memory_usage=int(5.629 * MiB),
                                       memory_limit=2 * 1024 * MiB, pids=9,
@@ -53,11 +45,7 @@ def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[MemEngin
     yield mem
 
 
-def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main(list(argv))
-    out, err = capsys.readouterr()
-    return int(exit_info.value.code or 0), out, err
+cli = run_cli
 
 
 @pytest.mark.parametrize(("size", "binary", "decimal"), [

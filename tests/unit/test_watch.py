@@ -12,8 +12,6 @@ from typing import Any
 
 import pytest
 
-from compose.cli.context import Context
-from compose.cli.main import main
 from compose.dockerignore import PathMatcher
 from compose.errors import ComposeError, ConfigError
 from compose.loader import LoadOptions, load
@@ -27,6 +25,7 @@ from compose.watch import (
     watched_paths,
 )
 from engine.api import Container, ExecSpec
+from tests.support.cli_harness import run_cli, serve_project
 from tests.support.memengine import MemEngine
 
 COMPOSE = """\
@@ -340,13 +339,7 @@ def test_restart_includes_dependents_that_ask_for_it(tmp_path: Path, mem: MemEng
 @pytest.fixture
 def cli_project(project_dir: Path, mem: MemEngine,
                 monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    (project_dir / "compose.yaml").write_text(COMPOSE)
-    monkeypatch.chdir(project_dir)
-    for var in ("COMPOSE_FILE", "COMPOSE_PROJECT_NAME", "COMPOSE_PROFILES",
-                "COMPOSE_PROGRESS"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setattr(Context, "engine_factory", lambda: mem)
-    yield project_dir
+    yield serve_project(monkeypatch, project_dir, COMPOSE, mem)
 
 
 def run_watch(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
@@ -361,10 +354,7 @@ def run_watch(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str
         raise KeyboardInterrupt
 
     monkeypatch.setattr(compose.watch, "watch_loop", fake_loop)
-    with pytest.raises(SystemExit) as exit_info:
-        main(["--progress", "plain", "watch", *argv])
-    out, err = capsys.readouterr()
-    return int(exit_info.value.code or 0), out, err
+    return run_cli(capsys, "--progress", "plain", "watch", *argv)
 
 
 def test_watch_command_ups_syncs_rebuilds_and_stops_on_ctrl_c(

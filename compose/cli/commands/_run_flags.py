@@ -70,7 +70,7 @@ def publish(text: str) -> PortBinding:
         ip, host, ctr = "", parts[0], parts[1]
     else:
         ip, host, ctr = parts
-    if not ctr.isdigit() or (host and not host.isdigit()):
+    if not ctr.isdigit() or (host and not re.fullmatch(r"\d+(-\d+)?", host)):
         raise UsageError(f"invalid port specification: {text!r}")
     if proto and proto not in ("tcp", "udp", "sctp"):
         raise UsageError(f"invalid protocol {proto!r} in {text!r}")

@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import IO, Any
 
 from compose.cli.context import Context
-from compose.errors import UsageError
+from compose.cli.env_flags import pass_through_pairs
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -32,16 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def parse_build_args(items: list[str]) -> tuple[tuple[str, str], ...]:
     """`K=V`, or `K` alone taking the value from the environment (skipped if unset)."""
-    out = []
-    for item in items:
-        key, eq, value = item.partition("=")
-        if not key:
-            raise UsageError(f"invalid build arg {item!r}: expected KEY=VALUE")
-        if eq:
-            out.append((key, value))
-        elif key in os.environ:
-            out.append((key, os.environ[key]))
-    return tuple(out)
+    return pass_through_pairs(items, "invalid build arg {}: expected KEY=VALUE")
 
 
 class PlainProgress:

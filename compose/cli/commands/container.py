@@ -17,8 +17,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from compose.cli.commands import _run_flags
+from compose.cli.commands._objects import print_documents
 from compose.cli.commands.image import ellipsis, go_template, since, table
 from compose.cli.context import Context
+from compose.cli.env_flags import env_pairs
+from compose.cli.units import bytes_size, human_size
 from compose.errors import UsageError
 
 if TYPE_CHECKING:
@@ -221,26 +224,6 @@ def _ports_text(c: Container) -> str:
     return ", ".join(parts)
 
 
-def _binary_size(n: float) -> str:
-    """go-units BytesSize: `%.4g` with binary units."""
-    units = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
-    i = 0
-    while n >= 1024 and i < len(units) - 1:
-        n /= 1024
-        i += 1
-    return f"{n:.4g}{units[i]}"
-
-
-def _decimal_size(n: float) -> str:
-    """go-units HumanSizeWithPrecision(n, 3)."""
-    units = ("B", "kB", "MB", "GB", "TB", "PB")
-    i = 0
-    while n >= 1000 and i < len(units) - 1:
-        n /= 1000
-        i += 1
-    return f"{n:.3g}{units[i]}"
-
-
 def _each(ctx: Context, refs: list[str], action: Callable[[str], None]) -> int:
     """Apply `action` to each ref; print the ref or its error; 1 if any failed."""
     failed = False
@@ -371,11 +354,7 @@ def _inspect(ctx: Context, args: argparse.Namespace) -> int:
 
             print(f"Error: {message_for(exc)}", file=ctx.stderr)
             failed = True
-    if args.format:
-        for data in found:
-            print(go_template(args.format, data), file=ctx.stdout)
-    else:
-        print(json.dumps(found, indent=4), file=ctx.stdout)
+    print_documents(ctx, found, args.format)
     return 1 if failed else 0
 
 
@@ -454,27 +433,6 @@ def _stop(ctx: Context, args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------ exec, top, stats
 
 
-def _env_pairs(values: list[str], files: tuple[str, ...] | list[str] = ()
-               ) -> tuple[tuple[str, str], ...]:
-    pairs: list[tuple[str, str]] = []
-    for path in files:
-        try:
-            with open(path) as f:
-                lines = [ln.strip() for ln in f if ln.strip() and not ln.startswith("#")]
-        except OSError as exc:
-            raise UsageError(f"open {path}: {exc.strerror}") from None
-        values = lines + values
-    for value in values:
-        key, sep, val = value.partition("=")
-        if not key:
-            raise UsageError(f"invalid environment variable {value!r}")
-        if sep:
-            pairs.append((key, val))
-        elif key in os.environ:
-            pairs.append((key, os.environ[key]))
-    return tuple(pairs)
-
-
 def _exec(ctx: Context, args: argparse.Namespace) -> int:
     from engine.api import ExecSpec
 
@@ -483,7 +441,7 @@ def _exec(ctx: Context, args: argparse.Namespace) -> int:
     if args.tty and not args.detach and not sys.stdin.isatty() and args.interactive:
         raise UsageError("the input device is not a TTY")
     spec = ExecSpec(cmd=tuple(args.command), user=args.user, working_dir=args.workdir,
-                    env=_env_pairs(args.env), tty=args.tty, stdin=args.interactive,
+                    env=env_pairs(args.env), tty=args.tty, stdin=args.interactive,
                     privileged=args.privileged, detach=args.detach)
     ctx.stdout.flush()
     return ctx.engine().container_exec(args.container, spec)
@@ -511,10 +469,10 @@ def _stats_rows(engine: Engine, containers: list[Container], no_trunc: bool
         rows.append({
             "Container": c.id if no_trunc else _short(c.id), "ID": c.id if no_trunc
             else _short(c.id), "Name": c.name, "CPUPerc": f"{s.cpu_percent:.2f}%",
-            "MemUsage": f"{_binary_size(s.memory_usage)} / {_binary_size(s.memory_limit)}",
+            "MemUsage": f"{bytes_size(s.memory_usage)} / {bytes_size(s.memory_limit)}",
             "MemPerc": f"{mem_pct:.2f}%",
-            "NetIO": f"{_decimal_size(s.net_rx)} / {_decimal_size(s.net_tx)}",
-            "BlockIO": f"{_decimal_size(s.block_read)} / {_decimal_size(s.block_write)}",
+            "NetIO": f"{human_size(s.net_rx, 3)} / {human_size(s.net_tx, 3)}",
+            "BlockIO": f"{human_size(s.block_read, 3)} / {human_size(s.block_write, 3)}",
             "PIDs": str(s.pids)})
     return rows
 
@@ -658,7 +616,7 @@ def _spec(args: argparse.Namespace) -> ContainerSpec:
         command=tuple(args.command) if args.command else None,
         entrypoint=tuple(shlex.split(args.entrypoint)) if args.entrypoint is not None
         else None,
-        env=_env_pairs(args.env, args.env_file),
+        env=env_pairs(args.env, args.env_file),
         labels=tuple((k, v) for k, _, v in (lb.partition("=") for lb in args.label)),
         user=args.user, working_dir=args.workdir, hostname=args.hostname, tty=args.tty,
         stdin_open=args.interactive, init=args.init, read_only=args.read_only,

@@ -4,10 +4,10 @@ its exit code becomes ours. A TTY by default when stdin is a terminal (-T: none)
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from compose.cli.context import Context
+from compose.cli.env_flags import env_pairs
 from compose.cli.project import load_project, one_container
 from compose.errors import UsageError
 
@@ -30,20 +30,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-w", "--workdir", help="Path to workdir directory for this command")
     p.add_argument("service")
     p.add_argument("command", nargs=argparse.REMAINDER)
-
-
-def env_pairs(values: list[str]) -> tuple[tuple[str, str], ...]:
-    """`-e K=V` sets; `-e K` passes K through from our environment (skipped if unset)."""
-    pairs = []
-    for value in values:
-        key, sep, val = value.partition("=")
-        if not key:
-            raise UsageError(f"invalid environment variable {value!r}")
-        if sep:
-            pairs.append((key, val))
-        elif key in os.environ:
-            pairs.append((key, os.environ[key]))
-    return tuple(pairs)
 
 
 def run(ctx: Context, args: argparse.Namespace) -> int:

@@ -12,48 +12,10 @@ from datetime import datetime
 from typing import IO, Any
 
 from compose.cli.context import Context
+from compose.cli.units import human_duration, human_size
 from compose.errors import UsageError
 
 # ------------------------------------------------------------------ formatting (docker's)
-
-_UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
-
-
-def human_size(size: float, precision: int = 4) -> str:
-    """go-units HumanSizeWithPrecision: decimal units, `precision` significant digits."""
-    i = 0
-    while size >= 1000.0 and i < len(_UNITS) - 1:
-        size /= 1000.0
-        i += 1
-    return f"{size:.{precision}g}{_UNITS[i]}"
-
-
-def human_duration(seconds: float) -> str:
-    """go-units HumanDuration."""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    minutes = int(seconds / 60)
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = int(seconds / 3600 + 0.5)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{int(seconds / 3600) // 24 // 365} years"
 
 
 def epoch(created: str) -> float:
@@ -382,18 +344,15 @@ def _tag(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def _rm(ctx: Context, args: argparse.Namespace) -> int:
-    from engine.api import EngineError
+    from compose.cli.commands._objects import for_each_ref  # it imports this module
 
     engine = ctx.engine()
-    failed = False
-    for ref in args.images:
-        try:
-            for line in engine.image_remove(ref, force=args.force):
-                print(line, file=ctx.stdout)
-        except EngineError as exc:
-            print(f"Error response from daemon: {exc}", file=ctx.stderr)
-            failed = True
-    return 1 if failed else 0
+
+    def remove(ref: str) -> None:
+        for line in engine.image_remove(ref, force=args.force):
+            print(line, file=ctx.stdout)
+
+    return for_each_ref(ctx, args.images, remove)
 
 
 def confirm(ctx: Context, warning: str) -> bool:

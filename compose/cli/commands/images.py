@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 
-from compose.cli.commands.ps import human_duration, since, table
+from compose.cli.commands.ps import since, table
 from compose.cli.context import Context
 from compose.cli.project import containers, load_project
+from compose.cli.units import human_duration
 from compose.errors import UsageError
 
 

@@ -7,10 +7,10 @@ success and the error on stderr otherwise, and exit 1 if any failed (as docker d
 from __future__ import annotations
 
 import argparse
-import json
 from typing import TYPE_CHECKING, Any
 
-from compose.cli.commands.image import confirm, go_template, table
+from compose.cli.commands._objects import for_each_ref, inspect_each, print_records
+from compose.cli.commands.image import confirm
 from compose.cli.context import Context
 from compose.errors import UsageError
 
@@ -158,37 +158,17 @@ def _ls(ctx: Context, args: argparse.Namespace) -> int:
         for net in nets:
             print(net.id if args.no_trunc else net.id[:12], file=ctx.stdout)
         return 0
-    if args.format == "json":
-        for net in nets:
-            print(json.dumps(_row(net, args.no_trunc)), file=ctx.stdout)
-    elif args.format and args.format != "table":
-        for net in nets:
-            print(go_template(args.format, _row(net, args.no_trunc)), file=ctx.stdout)
-    else:
-        rows = [["NETWORK ID", "NAME", "DRIVER", "SCOPE"]]
-        rows += [[r["ID"], r["Name"], r["Driver"], r["Scope"]]
-                 for r in (_row(n, args.no_trunc) for n in nets)]
-        table(rows, ctx.stdout)
+    print_records(ctx, [_row(net, args.no_trunc) for net in nets], args.format,
+                  (("NETWORK ID", "ID"), ("NAME", "Name"), ("DRIVER", "Driver"),
+                   ("SCOPE", "Scope")))
     return 0
 
 
 def _inspect(ctx: Context, args: argparse.Namespace) -> int:
-    from engine.api import EngineError
-
     engine = ctx.engine()
-    found, failed = [], False
-    for ref in args.networks:
-        try:
-            found.append(network_json(engine, engine.network_inspect(ref)))
-        except EngineError as exc:
-            print(f"Error response from daemon: {exc}", file=ctx.stderr)
-            failed = True
-    if args.format:
-        for item in found:
-            print(go_template(args.format, item), file=ctx.stdout)
-    else:
-        print(json.dumps(found, indent=4), file=ctx.stdout)
-    return 1 if failed else 0
+    return inspect_each(ctx, args.networks,
+                        lambda ref: network_json(engine, engine.network_inspect(ref)),
+                        args.format)
 
 
 def _create(ctx: Context, args: argparse.Namespace) -> int:
@@ -213,22 +193,20 @@ def _create(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def _rm(ctx: Context, args: argparse.Namespace) -> int:
-    from engine.api import EngineError, NotFound
+    from engine.api import NotFound
 
     engine = ctx.engine()
-    failed = False
-    for ref in args.networks:
+
+    def remove(ref: str) -> None:
         try:
             engine.network_remove(ref)
-            print(ref, file=ctx.stdout)
-        except NotFound as exc:
-            if not args.force:
-                print(f"Error response from daemon: {exc}", file=ctx.stderr)
-                failed = True
-        except EngineError as exc:
-            print(f"Error response from daemon: {exc}", file=ctx.stderr)
-            failed = True
-    return 1 if failed else 0
+        except NotFound:
+            if args.force:
+                return
+            raise
+        print(ref, file=ctx.stdout)
+
+    return for_each_ref(ctx, args.networks, remove)
 
 
 def _prune(ctx: Context, args: argparse.Namespace) -> int:

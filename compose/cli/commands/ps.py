@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from compose import labels as L
 from compose.cli.context import Context
 from compose.cli.project import containers, load_project
+from compose.cli.units import human_duration
 from compose.errors import UsageError
 
 if TYPE_CHECKING:
@@ -43,34 +44,6 @@ def since(stamp: str) -> float:
         return time.time() - datetime.fromisoformat(head).replace(tzinfo=UTC).timestamp()
     except ValueError:
         return 0.0
-
-
-def human_duration(seconds: float) -> str:
-    """Docker's units.HumanDuration."""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    minutes = s // 60
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = round(s / 3600)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{hours // 24 // 365} years"
 
 
 def status_text(c: Container) -> str:

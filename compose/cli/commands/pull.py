@@ -68,6 +68,31 @@ def run_parallel(ctx: Context, jobs: list[tuple[str, Callable[[], Any]]]) -> lis
     return [(name, err) for (name, _), err in zip(jobs, results, strict=True)]
 
 
+def run_and_settle(ctx: Context, jobs: list[tuple[str, Callable[[], Any]]], progress: Any,
+                   tolerated: Callable[[str], bool]) -> None:
+    """Run the jobs in parallel; show each failure, a warning where `tolerated(name)`;
+    close the progress, then raise the first failure that was not tolerated."""
+    from engine.api import EngineError
+
+    failure: BaseException | None = None
+    for name, err in run_parallel(ctx, jobs):
+        if err is None:
+            continue
+        if progress is not None:
+            progress.event(name, "Error", done=True, error=True, text=str(err))
+        if tolerated(name):
+            if progress is not None:
+                progress.warn(f"{name}: {err}")
+            continue
+        failure = failure or err
+    if progress is not None:
+        progress.close()
+    if failure is not None:
+        if isinstance(failure, (EngineError, ComposeError)):
+            raise failure
+        raise ComposeError(str(failure))
+
+
 def run(ctx: Context, args: argparse.Namespace) -> int:
     from compose.cli.project import load_project, renderer
     from compose.convert import image_ref
@@ -109,21 +134,6 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
                 progress.event(name, "Pulled", done=True)
 
         jobs.append((name, job))
-    failure: BaseException | None = None
-    for name, err in run_parallel(ctx, jobs):
-        if err is None:
-            continue
-        if progress is not None:
-            progress.event(name, "Error", done=True, error=True, text=str(err))
-        if name in buildable or args.ignore_pull_failures:
-            if progress is not None:
-                progress.warn(f"{name}: {err}")
-            continue
-        failure = failure or err
-    if progress is not None:
-        progress.close()
-    if failure is not None:
-        if isinstance(failure, (EngineError, ComposeError)):
-            raise failure
-        raise ComposeError(str(failure))
+    run_and_settle(ctx, jobs, progress,
+                   lambda name: name in buildable or args.ignore_pull_failures)
     return 0

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from typing import Any
 
 from compose.cli.context import Context
-from compose.errors import ComposeError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -22,9 +21,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(ctx: Context, args: argparse.Namespace) -> int:
-    from compose.cli.commands.pull import layer_reporter, run_parallel, selected
+    from compose.cli.commands.pull import layer_reporter, run_and_settle, selected
     from compose.cli.project import load_project, renderer
-    from engine.api import EngineError
 
     project = load_project(ctx, tuple(args.services), need_model=True)
     project.check(args.services)
@@ -48,21 +46,5 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
                 progress.event(name, "Pushed", done=True)
 
         jobs.append((name, job))
-    failure: BaseException | None = None
-    for name, err in run_parallel(ctx, jobs):
-        if err is None:
-            continue
-        if progress is not None:
-            progress.event(name, "Error", done=True, error=True, text=str(err))
-        if args.ignore_push_failures:
-            if progress is not None:
-                progress.warn(f"{name}: {err}")
-            continue
-        failure = failure or err
-    if progress is not None:
-        progress.close()
-    if failure is not None:
-        if isinstance(failure, (EngineError, ComposeError)):
-            raise failure
-        raise ComposeError(str(failure))
+    run_and_settle(ctx, jobs, progress, lambda name: args.ignore_push_failures)
     return 0

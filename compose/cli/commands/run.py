@@ -15,8 +15,8 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from compose import labels as L
-from compose.cli.commands.exec_ import env_pairs
 from compose.cli.context import Context
+from compose.cli.env_flags import env_pairs
 from compose.cli.project import Project, load_project
 from compose.errors import UsageError
 

@@ -17,8 +17,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from compose.cli import units
 from compose.cli.context import Context
 from compose.cli.project import containers, load_project
+from compose.cli.units import bytes_size
 from compose.errors import UsageError
 
 if TYPE_CHECKING:
@@ -34,28 +36,10 @@ HEADERS = {"ID": "CONTAINER ID", "Container": "CONTAINER", "Name": "NAME",
 FIELD = re.compile(r"{{\s*\.(\w+)\s*}}")
 CLEAR = "\x1b[2J\x1b[H"
 
-_DECIMAL = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
-_BINARY = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
-
-
-def _scaled(size: float, base: float, units: tuple[str, ...]) -> tuple[float, str]:
-    i = 0
-    while size >= base and i < len(units) - 1:
-        size /= base
-        i += 1
-    return size, units[i]
-
-
-def bytes_size(size: float) -> str:
-    """go-units BytesSize: binary units, 4 significant digits (`5.629MiB`)."""
-    value, unit = _scaled(float(size), 1024.0, _BINARY)
-    return f"{value:.4g}{unit}"
-
 
 def human_size(size: float, precision: int = 3) -> str:
-    """go-units HumanSizeWithPrecision: decimal units (`1.2kB`, `0B`)."""
-    value, unit = _scaled(float(size), 1000.0, _DECIMAL)
-    return f"{value:.{precision}g}{unit}"
+    """go-units HumanSizeWithPrecision, at the 3 digits `docker stats` shows (`1.2kB`, `0B`)."""
+    return units.human_size(size, precision)
 
 
 def percent(value: float) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 
 from compose.cli.commands.image import confirm, human_size, print_prune, short, since, table
 from compose.cli.context import Context
+from compose.cli.units import bytes_size
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -64,22 +65,12 @@ def _info(ctx: Context, args: argparse.Namespace) -> int:
         f" OSType: {info['OSType']}",
         f" Architecture: {info['Architecture']}",
         f" CPUs: {info['NCPU']}",
-        f" Total Memory: {_binary_size(info['MemTotal'])}",
+        f" Total Memory: {bytes_size(info['MemTotal'])}",
         f" Name: {info['Name']}",
         f" Docker Root Dir: {info['DockerRootDir']}",
     ]
     print("\n".join(lines), file=ctx.stdout)
     return 0
-
-
-def _binary_size(size: float) -> str:
-    """go-units BytesSize: binary units, 4 significant digits (`15.6GiB`)."""
-    units = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
-    i = 0
-    while size >= 1024 and i < len(units) - 1:
-        size /= 1024
-        i += 1
-    return f"{size:.4g}{units[i]}"
 
 
 def _reclaim(kind: dict[str, Any]) -> str:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import secrets
 from typing import TYPE_CHECKING, Any
 
-from compose.cli.commands.image import confirm, go_template, table
+from compose.cli.commands._objects import for_each_ref, inspect_each, print_records
+from compose.cli.commands.image import confirm
 from compose.cli.commands.network import labels_match, pairs, parse_filters
 from compose.cli.context import Context
 
@@ -89,34 +89,16 @@ def _ls(ctx: Context, args: argparse.Namespace) -> int:
     if args.quiet:
         for vol in vols:
             print(vol.name, file=ctx.stdout)
-    elif args.format == "json":
-        for vol in vols:
-            print(json.dumps(_row(vol)), file=ctx.stdout)
-    elif args.format and args.format != "table":
-        for vol in vols:
-            print(go_template(args.format, _row(vol)), file=ctx.stdout)
     else:
-        table([["DRIVER", "VOLUME NAME"]] + [[v.driver, v.name] for v in vols], ctx.stdout)
+        print_records(ctx, [_row(vol) for vol in vols], args.format,
+                      (("DRIVER", "Driver"), ("VOLUME NAME", "Name")))
     return 0
 
 
 def _inspect(ctx: Context, args: argparse.Namespace) -> int:
-    from engine.api import EngineError
-
     engine = ctx.engine()
-    found, failed = [], False
-    for name in args.volumes:
-        try:
-            found.append(volume_json(engine.volume_inspect(name)))
-        except EngineError as exc:
-            print(f"Error response from daemon: {exc}", file=ctx.stderr)
-            failed = True
-    if args.format:
-        for item in found:
-            print(go_template(args.format, item), file=ctx.stdout)
-    else:
-        print(json.dumps(found, indent=4), file=ctx.stdout)
-    return 1 if failed else 0
+    return inspect_each(ctx, args.volumes,
+                        lambda name: volume_json(engine.volume_inspect(name)), args.format)
 
 
 def _create(ctx: Context, args: argparse.Namespace) -> int:
@@ -131,18 +113,13 @@ def _create(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def _rm(ctx: Context, args: argparse.Namespace) -> int:
-    from engine.api import EngineError
-
     engine = ctx.engine()
-    failed = False
-    for name in args.volumes:
-        try:
-            engine.volume_remove(name, force=args.force)
-            print(name, file=ctx.stdout)
-        except EngineError as exc:
-            print(f"Error response from daemon: {exc}", file=ctx.stderr)
-            failed = True
-    return 1 if failed else 0
+
+    def remove(name: str) -> None:
+        engine.volume_remove(name, force=args.force)
+        print(name, file=ctx.stdout)
+
+    return for_each_ref(ctx, args.volumes, remove)
 
 
 def _prune(ctx: Context, args: argparse.Namespace) -> int:

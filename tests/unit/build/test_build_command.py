@@ -8,9 +8,8 @@ from typing import Any
 
 import pytest
 
-from compose.cli.context import Context
-from compose.cli.main import main
 from engine.api import BuildSpec, Image, Progress
+from tests.support.cli_harness import run_cli, serve_project
 from tests.support.memengine import MemEngine
 
 COMPOSE = """\
@@ -47,19 +46,11 @@ def specs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Buil
     project = tmp_path / "demo"
     (project / "web").mkdir(parents=True)
     (project / "worker").mkdir()
-    (project / "compose.yaml").write_text(COMPOSE)
-    monkeypatch.chdir(project)
-    for var in ("COMPOSE_FILE", "COMPOSE_PROJECT_NAME", "COMPOSE_PROFILES", "COMPOSE_PROGRESS"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setattr(Context, "engine_factory", lambda: mem)
+    serve_project(monkeypatch, project, COMPOSE, mem)
     yield seen
 
 
-def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main(list(argv))
-    out, err = capsys.readouterr()
-    return int(exit_info.value.code or 0), out, err
+cli = run_cli
 
 
 def test_build_every_service_with_a_build_section(specs: list[BuildSpec], tmp_path: Path,
