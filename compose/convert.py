@@ -207,7 +207,30 @@ def _mounts(project_data: Mapping[str, Any], svc: Mapping[str, Any]) -> tuple[Mo
     tmpfs = svc.get("tmpfs") or []
     for entry in [tmpfs] if isinstance(tmpfs, str) else tmpfs:
         mounts.append(_tmpfs_mount(entry))
+    mounts += _file_objects(project_data, svc, "secrets", "/run/secrets/")
+    mounts += _file_objects(project_data, svc, "configs", "/")
     return tuple(mounts)
+
+
+def _file_objects(project_data: Mapping[str, Any], svc: Mapping[str, Any], kind: str,
+                  default_dir: str) -> list[Mount]:
+    """A service's secrets or configs as read-only binds of their files, as Compose does
+    without Swarm (a secret at /run/secrets/<name>, a config at /<name> by default)."""
+    mounts = []
+    for ref in svc.get(kind) or []:
+        source = ref["source"]
+        definition = (project_data.get(kind) or {}).get(source) or {}
+        if not definition.get("file"):
+            how = "external" if definition.get("external") else \
+                "environment" if definition.get("environment") else "content"
+            raise ConfigError(f"{kind}.{source}: {how} {kind} are not supported by the "
+                              f"built-in engine yet; use `file:`")
+        target = ref.get("target") or source
+        if not target.startswith("/"):
+            target = default_dir + target
+        mounts.append(Mount("bind", target, definition["file"], read_only=True,
+                            create_host_path=False))
+    return mounts
 
 
 def _ports(svc: Mapping[str, Any], number: int) -> tuple[PortBinding, ...]:

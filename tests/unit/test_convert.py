@@ -143,3 +143,33 @@ def test_seccomp_profile_file_is_read_at_create_like_compose(tmp_path, monkeypat
     assert _security_opts(["seccomp=unconfined"]) == ("seccomp=unconfined",)
     with pytest.raises(ConfigError, match=r"opening seccomp profile \(missing.json\) failed"):
         _security_opts(["seccomp=missing.json"])
+
+
+def test_secrets_and_configs_are_read_only_binds_of_their_files() -> None:
+    data = {
+        "name": "ref1",
+        "services": {"app": {"image": "busybox", "secrets": [
+            {"source": "db_pw"}, {"source": "api", "target": "api_key"},
+            {"source": "abs", "target": "/etc/abs.txt"}],
+            "configs": [{"source": "nginx"}, {"source": "app", "target": "/etc/app.conf"}]}},
+        "secrets": {"db_pw": {"name": "ref1_db_pw", "file": "/src/pw.txt"},
+                    "api": {"name": "ref1_api", "file": "/src/api.txt"},
+                    "abs": {"name": "ref1_abs", "file": "/src/abs.txt"}},
+        "configs": {"nginx": {"name": "ref1_nginx", "file": "/src/nginx.conf"},
+                    "app": {"name": "ref1_app", "file": "/src/app.conf"}},
+    }
+    mounts = container_spec(INFO, data, "app", 1).mounts
+    ro = dict(read_only=True, create_host_path=False)
+    assert mounts == (Mount("bind", "/run/secrets/db_pw", "/src/pw.txt", **ro),
+                      Mount("bind", "/run/secrets/api_key", "/src/api.txt", **ro),
+                      Mount("bind", "/etc/abs.txt", "/src/abs.txt", **ro),
+                      Mount("bind", "/nginx", "/src/nginx.conf", **ro),
+                      Mount("bind", "/etc/app.conf", "/src/app.conf", **ro))
+
+
+def test_secrets_without_a_file_are_refused_clearly() -> None:
+    data = {"name": "ref1", "services": {"app": {"image": "busybox",
+                                                 "secrets": [{"source": "tok"}]}},
+            "secrets": {"tok": {"name": "ref1_tok", "environment": "TOKEN"}}}
+    with pytest.raises(ConfigError, match="secrets.tok: environment secrets are not supported"):
+        container_spec(INFO, data, "app", 1)
