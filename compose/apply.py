@@ -94,6 +94,7 @@ class Executor:
                 else:
                     failures.append(str(error) if isinstance(error, ApplyError)
                                     else f"{op.resource}: {error}")
+                    self.cancelled.set()  # waits in flight give up instead of holding the run
 
     def execute(self, op: Operation) -> None:
         handler: Callable[[Operation], None] = getattr(self, "_" + op.type.name.lower())
@@ -194,12 +195,30 @@ class Executor:
     _remove_orphan = _remove_container
 
     def _remove_network(self, op: Operation) -> None:
-        self._step(f"Network {op.target}", "Removing", "Removed",
-                   lambda: self.engine.network_remove(op.target))
+        self._remove_shared(f"Network {op.target}",
+                            lambda: self.engine.network_remove(op.target))
 
     def _remove_volume(self, op: Operation) -> None:
-        self._step(f"Volume {op.target}", "Removing", "Removed",
-                   lambda: self.engine.volume_remove(op.target))
+        self._remove_shared(f"Volume {op.target}", lambda: self.engine.volume_remove(op.target))
+
+    def _remove_shared(self, resource: str, remove: Callable[[], None]) -> None:
+        """As Compose's `down`: a network or volume still in use (or already gone) is a
+        warning on its line, not a failure of the whole command."""
+        from engine.api import Conflict, NotFound
+
+        self.renderer.event(resource, "Removing")
+        try:
+            remove()
+        except Conflict:
+            self.renderer.event(resource, "Resource is still in use", done=True)
+            return
+        except NotFound:
+            self.renderer.event(resource, "Warning: No resource found to remove", done=True)
+            return
+        except Exception as exc:
+            self.renderer.event(resource, "Error", error=True, text=str(exc))
+            raise
+        self.renderer.event(resource, "Removed", done=True)
 
     def _remove_image(self, op: Operation) -> None:
         self._step(f"Image {op.target}", "Removing", "Removed",

@@ -368,6 +368,8 @@ class _UpPlanner:
                     self.waits[key] = self.b.add(kind, f"service:{dep}", "", ready, service=dep,
                                                  required=bool(cond.get("required", True)))
                     self.dependents[self.waits[key]] = []
+                elif cond.get("required", True):  # one dependent needing it is enough
+                    self.b.amend(self.waits[key], required=True)
                 self.dependents[self.waits[key]].append(name)
                 ready = [self.waits[key]]
             waits += ready
@@ -503,9 +505,9 @@ def plan_down(data: Mapping[str, Any] | None, observed: ObservedState,
                if c.service not in services and c.service not in options.inactive]
     if not options.services and options.remove_orphans:
         for c in orphans:
+            # As Compose: -v never reaches an orphan's anonymous volumes.
             b.add(OpType.REMOVE_ORPHAN, f"container:{c.name}",
-                  f"orphan: service {c.service} is not in the project", target=c.name,
-                  remove_volumes=options.volumes)
+                  f"orphan: service {c.service} is not in the project", target=c.name)
     elif orphans and not options.services:
         b.warnings.append(ORPHAN_WARNING.format(
             names=", ".join(sorted(c.name for c in orphans))))
@@ -515,7 +517,9 @@ def plan_down(data: Mapping[str, Any] | None, observed: ObservedState,
     if data is not None:
         for key, net in sorted((data.get("networks") or {}).items()):
             real = network_name(data, key)
-            if not (net or {}).get("external") and real in observed.networks:
+            # As Compose: only a network carrying this project's label (one of the
+            # same name made by another project or by hand is not ours to remove).
+            if not (net or {}).get("external") and real in observed.owned_networks:
                 b.add(OpType.REMOVE_NETWORK, f"network:{key}", "down", containers, target=real)
     else:
         for real in sorted(observed.owned_networks):

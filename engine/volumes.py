@@ -34,7 +34,7 @@ from engine.api import (
 )
 from engine.store import Store
 
-NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+\Z")
 ANONYMOUS_LABEL = "com.docker.volume.anonymous"
 LOCAL_OPTS = ("type", "o", "device")
 LOCK = "volumes"
@@ -59,9 +59,14 @@ def is_mountpoint(path: Path) -> bool:
     target = os.path.realpath(path)
     try:
         with open("/proc/self/mountinfo") as f:
-            return any(line.split()[4] == target for line in f)
+            return any(_unescape_mountinfo(line.split()[4]) == target for line in f)
     except OSError:
         return False
+
+
+def _unescape_mountinfo(field: str) -> str:
+    """mountinfo writes space, tab, newline and backslash in paths as `\\ooo` octal."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
 
 
 def _mount(source: str, target: Path, fstype: str, options: str) -> None:

@@ -26,7 +26,7 @@ from engine.network import bridge, dnsd, firewall, ipam, records
 from engine.network.attach import NetworkHooks
 from engine.network.netlink import Netlink
 
-NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*\Z")
 BRIDGE_NAME_OPT = "com.docker.network.bridge.name"
 MTU_OPT = "com.docker.network.driver.mtu"
 SUPPORTED_DRIVERS = ("bridge", "")

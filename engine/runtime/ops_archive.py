@@ -89,7 +89,7 @@ class TarWriter:
 
     def add(self, root_fd: int, path: str, arcname: str, follow: bool = False) -> None:
         """Add `path` (resolved inside the root; a final symlink kept unless `follow`)."""
-        parts = [p for p in path.split("/") if p]
+        parts = _lexical(path.split("/"))  # as Docker's Clean: a final `..` never climbs
         parent = "/".join(parts[:-1])
         try:
             pfd = open_in_root(root_fd, parent, os.O_RDONLY | os.O_DIRECTORY)

@@ -77,7 +77,7 @@ def prepare(plan: RootfsPlan) -> None:
     root_fd = os.open(m, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         _mount_at(root_fd, "/proc", "proc", "proc", sc.MS_NOSUID | sc.MS_NOEXEC | sc.MS_NODEV)
-        _setup_dev(root_fd, m, plan)
+        _setup_dev(root_fd, plan)
         if plan.mount_sys:
             sys_flags = sc.MS_NOSUID | sc.MS_NOEXEC | sc.MS_NODEV
             if not plan.privileged:
@@ -89,9 +89,9 @@ def prepare(plan: RootfsPlan) -> None:
             _bind(root_fd, host_file, target, is_dir=False, read_only=False)
         if plan.init:
             _bind(root_fd, TINI, "/dev/init", is_dir=False, read_only=True)
-        write_sysctls(m, plan.sysctls)
+        write_sysctls(root_fd, plan.sysctls)
         if not plan.privileged:
-            _mask_paths(root_fd, m, MASKED_PATHS + plan.extra_masked)
+            _mask_paths(root_fd, MASKED_PATHS + plan.extra_masked)
             for path in READONLY_PATHS:
                 _readonly_path(root_fd, path)
         if plan.read_only:
@@ -128,11 +128,16 @@ def mount_cgroups(plan: RootfsPlan, groups: list[tuple[str, str]]) -> None:
              | ro, "mode=755")
 
 
-def write_sysctls(merged: str, sysctls: tuple[tuple[str, str], ...]) -> None:
-    for key, value in sysctls:
-        path = os.path.join(merged, "proc/sys", key.replace(".", "/"))
-        with open(path, "w") as f:
-            f.write(value)
+def write_sysctls(root_fd: int, sysctls: tuple[tuple[str, str], ...]) -> None:
+    if not sysctls:
+        return
+    proc_sys = _real_fd(sc.open_in_root(root_fd, "/proc/sys", os.O_PATH | os.O_DIRECTORY))
+    try:
+        for key, value in sysctls:
+            with open(f"/proc/self/fd/{proc_sys}/{key.replace('.', '/')}", "w") as f:
+                f.write(value)
+    finally:
+        os.close(proc_sys)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -214,10 +219,19 @@ def _apply_mount(root_fd: int, mp: MountPlan) -> None:
     _bind(root_fd, mp.source, mp.target, is_dir, mp.read_only, mp.propagation)
 
 
-def _setup_dev(root_fd: int, merged: str, plan: RootfsPlan) -> None:
+def _setup_dev(root_fd: int, plan: RootfsPlan) -> None:
     _mount_at(root_fd, "/dev", "tmpfs", "tmpfs", sc.MS_NOSUID | sc.MS_STRICTATIME,
               "mode=755,size=65536k")
-    dev = os.path.join(merged, "dev")  # our own fresh tmpfs: plain paths are safe here
+    # reached through an fd resolved in the rootfs: merged/dev may be an image symlink
+    # to a host path; below it is our own fresh tmpfs, so plain names are safe
+    dev_fd = _real_fd(sc.open_in_root(root_fd, "/dev", os.O_PATH | os.O_DIRECTORY))
+    try:
+        _fill_dev(f"/proc/self/fd/{dev_fd}", plan)
+    finally:
+        os.close(dev_fd)
+
+
+def _fill_dev(dev: str, plan: RootfsPlan) -> None:
     old = os.umask(0)
     try:
         for name, major, minor in DEVICES:
@@ -271,11 +285,19 @@ def _copy_device(dev: str, host: str, inside: str) -> None:
     os.chmod(target, stat.S_IMODE(st.st_mode))
 
 
-def _mask_paths(root_fd: int, merged: str, paths: tuple[str, ...]) -> None:
-    devnull = os.path.join(merged, "dev/null")
-    st = os.stat(devnull)
+def _mask_paths(root_fd: int, paths: tuple[str, ...]) -> None:
+    null_fd = sc.open_in_root(root_fd, "/dev/null", os.O_PATH)
+    try:
+        _mask_with(root_fd, null_fd, paths)
+    finally:
+        os.close(null_fd)
+
+
+def _mask_with(root_fd: int, null_fd: int, paths: tuple[str, ...]) -> None:
+    st = os.fstat(null_fd)
     if not stat.S_ISCHR(st.st_mode) or st.st_rdev != os.makedev(1, 3):
         raise OSError(errno.EPERM, "/dev/null in the container is not char 1:3")
+    devnull = f"/proc/self/fd/{null_fd}"
     for path in paths:
         fd = _open_if_present(root_fd, path)
         if fd is None:

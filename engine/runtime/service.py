@@ -36,7 +36,7 @@ from engine.api import (
 from engine.runtime import bundle, specs, sweep
 from engine.store import Store
 
-NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]*\Z")
 DEFAULT_STOP_TIMEOUT = 10.0
 _SIGKILL, _SIGTERM, _SIGINT = int(signal.SIGKILL), int(signal.SIGTERM), int(signal.SIGINT)
 

@@ -241,3 +241,51 @@ def test_image_label_carries_the_image_id(engine: MemEngine) -> None:
     c = engine.container_inspect("demo-one-1")
     assert c.image_id.startswith("sha256:")
     assert c.labels["com.docker.compose.image"] == c.image_id
+
+
+def test_a_failure_ends_waits_in_flight_instead_of_hanging(engine: MemEngine) -> None:
+    def on_start(e: MemEngine, c: Container) -> None:
+        if c.name == "demo-bad-1":
+            import time
+
+            time.sleep(0.2)  # the wait on db is polling by now
+            raise RuntimeError("start failed")
+
+    engine.on_start = on_start  # db never turns healthy: only the failure can end the run
+    data = project(db=svc(healthcheck=HEALTH), bad=svc(),
+                   api=svc(depends_on={"db": {"condition": "service_healthy"}}))
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            up(engine, data)
+        except BaseException as exc:
+            errors.append(exc)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    try:
+        worker.join(timeout=5)
+        assert not worker.is_alive(), "up kept waiting on db after another service failed"
+        assert len(errors) == 1 and "start failed" in str(errors[0])
+    finally:
+        engine.set_health("demo-db-1", "healthy")  # lets a hung run end
+        worker.join(timeout=5)
+
+
+def test_down_v_keeps_a_volume_still_in_use_with_a_warning(engine: MemEngine) -> None:
+    import io
+
+    from engine.api import ContainerSpec, Mount
+
+    data = project(db=svc(volumes=[{"type": "volume", "source": "data", "target": "/d"}]))
+    up(engine, data)
+    engine.container_create(ContainerSpec(image="busybox", name="other",
+                                          mounts=(Mount("volume", "/d", "demo_data"),)))
+    out = io.StringIO()
+    renderer = PlainRenderer(out)
+    plan = plan_down(data, observe(engine, "demo"), DownOptions(volumes=True))
+    Executor(engine, ProjectInfo("demo"), data, renderer).run(plan)  # as Compose: no error
+    assert engine.names() == ["other"] and engine.network_list() == []
+    assert [v.name for v in engine.volume_list()] == ["demo_data"]
+    assert " Volume demo_data  Resource is still in use" in out.getvalue()

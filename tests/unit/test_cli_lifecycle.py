@@ -164,6 +164,15 @@ def test_logs_prefixes_tail_and_no_prefix(engine: MemEngine,
     assert code == 1 and "invalid value for --tail" in err
 
 
+def test_logs_negative_tail_shows_everything_as_docker(
+        engine: MemEngine, capsys: pytest.CaptureFixture[str]) -> None:
+    cli(capsys, "up", "-d")
+    engine.add_log("demo-web-1", "GET /\n")
+    engine.add_log("demo-web-1", "GET /x\n")
+    _, out, _ = cli(capsys, "logs", "--no-log-prefix", "--tail", "-1", "web")
+    assert out == "GET /\nGET /x\n"
+
+
 def test_logs_follow_continues_across_recreation(engine: MemEngine) -> None:
     import io
 

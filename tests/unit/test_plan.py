@@ -46,7 +46,9 @@ def running(data: dict[str, Any], *, status: str = "running",
                           config_hash=service_hash(s), status=status, image_id="sha256:bb")
         for name, s in data["services"].items() for n in range(1, numbers.get(name, 1) + 1))
     return ObservedState("demo", containers, frozenset({"demo_default"}),
-                         frozenset({"demo_data"}), dict(IMAGES))
+                         frozenset({"demo_data"}), dict(IMAGES),
+                         owned_networks=frozenset({"demo_default"}),
+                         owned_volumes=frozenset({"demo_data"}))
 
 
 def test_fresh_project_plans_everything_in_dependency_order() -> None:
@@ -255,6 +257,39 @@ def test_down_removes_dependents_first_and_keeps_volumes() -> None:
 """
     text = str(plan_down(WEB_API_DB, running(WEB_API_DB), DownOptions(volumes=True)))
     assert text.endswith("[1,2,3] -> #5 volume:data, RemoveVolume, down --volumes\n")
+
+
+def test_down_keeps_a_same_named_network_that_is_not_the_projects() -> None:
+    shared = project(one=svc())
+    shared["networks"]["default"]["name"] = "shared"
+    observed = replace(running(shared), networks=frozenset({"shared"}),
+                       owned_networks=frozenset())
+    assert str(plan_down(shared, observed)) == """\
+[] -> #1 service:one:1, RemoveContainer, down
+"""
+
+
+def test_down_v_removes_the_services_anonymous_volumes_but_not_the_orphans() -> None:
+    observed = running(project(one=svc(), gone=svc()))
+    plan = plan_down(project(one=svc()), observed,
+                     DownOptions(volumes=True, remove_orphans=True))
+    removals = {op.target: op.remove_volumes for op in plan.operations if op.target.startswith(
+        "demo-")}
+    assert removals == {"demo-one-1": True, "demo-gone-1": False}
+
+
+def test_a_wait_is_optional_only_when_every_dependent_says_so() -> None:
+    health = {"test": ["CMD", "true"]}
+    data = project(db=svc(healthcheck=health),
+                   a=svc(depends_on={"db": {"condition": "service_healthy", "required": False}}),
+                   b=svc(depends_on={"db": {"condition": "service_healthy", "required": True}}))
+    plan = plan_up(data, ObservedState("demo", images=dict(IMAGES)))
+    [wait] = [op for op in plan.operations if op.type.name == "WAIT_HEALTHY"]
+    assert wait.cause == "required by a, b" and wait.required
+    optional = project(db=svc(healthcheck=health), a=svc(
+        depends_on={"db": {"condition": "service_healthy", "required": False}}))
+    plan = plan_up(optional, ObservedState("demo", images=dict(IMAGES)))
+    assert [op.required for op in plan.operations if op.type.name == "WAIT_HEALTHY"] == [False]
 
 
 def test_down_without_a_model_removes_what_carries_the_label() -> None:

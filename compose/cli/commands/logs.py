@@ -53,7 +53,7 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
     if args.tail != "all":
         if not args.tail.lstrip("-").isdigit():
             raise UsageError(f"invalid value for --tail: {args.tail!r}")
-        tail = max(0, int(args.tail))
+        tail = int(args.tail) if int(args.tail) >= 0 else None  # Docker: negative = all
     since, until = parse_moment(args.since, "--since"), parse_moment(args.until, "--until")
     project = load_project(ctx)
     project.check(args.services)
